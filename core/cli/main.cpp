@@ -1,0 +1,300 @@
+// gradlab: the command-line front end. Exit codes: 0 success (a diverged run
+// is a result, so 0 too), 1 a run that failed or an internal error, 2 bad input.
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+
+#include "gradlab/core/error.hpp"
+#include "gradlab/core/registry.hpp"
+#include "gradlab/core/run.hpp"
+#include "gradlab/core/spec.hpp"
+#include "gradlab/core/weights.hpp"
+
+namespace po = boost::program_options;
+using namespace gradlab;
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_failed = 1;
+constexpr int exit_usage = 2;
+
+const char* main_help =
+    "gradlab " GRADLAB_VERSION_STRING
+    " - a research framework for vanishing and exploding gradients\n"
+    "\n"
+    "usage: gradlab <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  train SPEC        train one network from a run spec (YAML or JSON)\n"
+    "  plugins [list]    list the loaded components (layers, initializers, optimizers, ...)\n"
+    "  plugins show NAME describe one component and its parameters\n"
+    "\n"
+    "Run 'gradlab <command> --help' for the options of a command.\n"
+    "Plugins are searched in --plugin-dir folders, then GRADLAB_PLUGIN_PATH, then the bundled folder.\n";
+
+std::vector<std::filesystem::path> to_paths(const std::vector<std::string>& dirs) { return {dirs.begin(), dirs.end()}; }
+
+// Loads plugins; problems go to stderr as warnings, the good plugins load.
+std::unique_ptr<Registry> load_registry(const std::vector<std::string>& plugin_dirs, bool quiet) {
+  auto registry = std::make_unique<Registry>();
+  for (const auto& problem : registry->load_standard(to_paths(plugin_dirs)))
+    if (!quiet) std::cerr << "gradlab: warning: plugin " << problem.path << ": " << problem.message << "\n";
+  return registry;
+}
+
+po::options_description plugin_dir_option() {
+  po::options_description d;
+  d.add_options()("plugin-dir", po::value<std::vector<std::string>>()->composing(),
+                  "also load plugins from this folder (repeatable; searched first)");
+  return d;
+}
+
+const ComponentKind all_kinds[] = {ComponentKind::layer, ComponentKind::initializer, ComponentKind::optimizer,
+                                   ComponentKind::pretrain, ComponentKind::dataset};
+
+int plugins_command(const std::vector<std::string>& args) {
+  po::options_description options("gradlab plugins [list] [--json] | gradlab plugins show NAME [--kind KIND] [--json]");
+  options.add_options()("help,h", "show this help")("json", "machine-readable output")(
+      "kind", po::value<std::string>(), "with show: the kind, when NAME is taken by several kinds");
+  options.add(plugin_dir_option());
+  po::options_description hidden;
+  hidden.add_options()("words", po::value<std::vector<std::string>>(), "");
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("words", -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << options
+              << "\nLists every component the loaded plugins provide, with its plugin, version and "
+                 "one-line description;\n'show' prints a component's parameter schema.\n";
+    return exit_ok;
+  }
+  auto words = vm.count("words") ? vm["words"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  auto dirs = vm.count("plugin-dir") ? vm["plugin-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const bool json = vm.count("json") != 0;
+  std::string action = words.empty() ? "list" : words[0];
+
+  auto registry = std::make_unique<Registry>();
+  auto problems = registry->load_standard(to_paths(dirs));
+  for (const auto& p : problems) std::cerr << "gradlab: warning: plugin " << p.path << ": " << p.message << "\n";
+
+  if (action == "list") {
+    if (words.size() > 1) throw InputError("gradlab plugins list", "takes no further arguments");
+    if (json) {
+      nlohmann::json out;
+      out["components"] = nlohmann::json::array();
+      for (const auto* e : registry->entries())
+        out["components"].push_back({{"kind", to_string(e->kind)},
+                                     {"name", e->info.name},
+                                     {"plugin", e->plugin->name},
+                                     {"version", e->plugin->version},
+                                     {"path", e->plugin->path},
+                                     {"description", e->info.description},
+                                     {"params", schema_to_json(e->info.schema)}});
+      out["problems"] = nlohmann::json::array();
+      for (const auto& p : problems) out["problems"].push_back({{"path", p.path}, {"message", p.message}});
+      std::cout << out.dump(2) << "\n";
+      return exit_ok;
+    }
+    for (auto kind : all_kinds) {
+      auto entries = registry->entries(kind);
+      if (entries.empty()) continue;
+      std::cout << to_string(kind) << "s:\n";
+      for (const auto* e : entries) {
+        std::string name = e->info.name;
+        name.resize(std::max<std::size_t>(name.size(), 18), ' ');
+        std::cout << "  " << name << " " << e->plugin->version << "  " << e->info.description;
+        if (!e->plugin->path.empty() && e->plugin->path.find(Registry::bundled_plugin_dir().string()) != 0)
+          std::cout << "  [" << e->plugin->path << "]";
+        std::cout << "\n";
+      }
+    }
+    if (!problems.empty()) std::cout << problems.size() << " plugin(s) could not be loaded (see warnings above)\n";
+    return exit_ok;
+  }
+  if (action == "show") {
+    if (words.size() != 2) throw InputError("gradlab plugins show", "expected one component NAME");
+    const std::string& name = words[1];
+    std::vector<const Registry::Entry*> matches;
+    for (auto kind : all_kinds)
+      if (const auto* e = registry->find(kind, name))
+        if (!vm.count("kind") || vm["kind"].as<std::string>() == to_string(kind)) matches.push_back(e);
+    if (matches.empty()) {
+      std::vector<std::string> names;
+      for (const auto* e : registry->entries()) names.push_back(e->info.name);
+      auto close = nearest_names(name, names);
+      std::string hint;
+      for (std::size_t i = 0; i < close.size(); ++i) hint += (i ? ", '" : "; did you mean '") + close[i] + "'";
+      throw InputError("gradlab plugins show", "no component named '" + name + "'" + hint + (hint.empty() ? "" : "?"));
+    }
+    for (const auto* e : matches) {
+      if (json) {
+        std::cout << nlohmann::json{{"kind", to_string(e->kind)},
+                                    {"name", e->info.name},
+                                    {"plugin", e->plugin->name},
+                                    {"version", e->plugin->version},
+                                    {"path", e->plugin->path},
+                                    {"description", e->info.description},
+                                    {"accepts_children", e->info.accepts_children},
+                                    {"params", schema_to_json(e->info.schema)}}
+                         .dump(2)
+                  << "\n";
+        continue;
+      }
+      std::cout << e->info.name << " (" << to_string(e->kind) << ", plugin " << e->plugin->name << " "
+                << e->plugin->version << ")\n  " << e->info.description << "\n";
+      if (!e->plugin->path.empty()) std::cout << "  from " << e->plugin->path << "\n";
+      if (e->info.accepts_children) std::cout << "  takes child layers: layers: [...]\n";
+      if (e->info.schema.empty())
+        std::cout << "  parameters: none\n";
+      else
+        std::cout << "  parameters:\n";
+      for (const auto& p : e->info.schema) {
+        std::ostringstream line;
+        line << "    " << p.name << " (" << to_string(p.type);
+        if (p.required())
+          line << ", required";
+        else
+          line << ", default " << param_value_to_string(*p.default_value);
+        if (std::isfinite(p.min) || std::isfinite(p.max))
+          line << ", in " << (p.min_exclusive ? "(" : "[") << p.min << ", " << p.max << "]";
+        if (!p.choices.empty()) {
+          line << ", one of";
+          for (const auto& c : p.choices) line << " " << c;
+        }
+        line << ")";
+        if (!p.doc.empty()) line << ": " << p.doc;
+        std::cout << line.str() << "\n";
+      }
+    }
+    return exit_ok;
+  }
+  throw InputError("gradlab plugins", "unknown action '" + action + "'; expected 'list' or 'show NAME'");
+}
+
+// Ratio of the first to the last gradient norm among layers with parameters:
+// the one number that shows a vanishing (<< 1) or exploding (>> 1) gradient.
+std::string flow_ratio(const EpochRecord& record) {
+  const LayerProbe* first = nullptr;
+  const LayerProbe* last = nullptr;
+  for (const auto& l : record.layers)
+    if (l.param_count > 0) {
+      if (!first) first = &l;
+      last = &l;
+    }
+  if (!first || first == last || last->grad_norm == 0) return "";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "  |g_first|/|g_last| %.2e", first->grad_norm / last->grad_norm);
+  return buffer;
+}
+
+int train_command(const std::vector<std::string>& args) {
+  po::options_description options("gradlab train SPEC [options]");
+  options.add_options()("help,h", "show this help")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a spec key, e.g. --set optimizer.lr=0.05 or --set model.layers.0.repeat=5 (repeatable)")(
+      "json", po::value<std::string>(), "write the run summary (JSON) to this file")(
+      "save-weights", po::value<std::string>(), "write the trained weights (safetensors, F32) to this file")(
+      "load-weights", po::value<std::string>(), "start from these weights instead of the initializer")(
+      "quiet,q", "no per-epoch progress lines");
+  options.add(plugin_dir_option());
+  po::options_description hidden;
+  hidden.add_options()("spec", po::value<std::vector<std::string>>(), "");
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("spec", -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << options
+              << "\nTrains the network the spec describes, printing one line per epoch to stderr and a summary "
+                 "line to stdout.\nA run whose loss becomes NaN/Inf ends with status 'diverged' (exit 0). Bad input "
+                 "exits with 2 and writes no output file.\n";
+    return exit_ok;
+  }
+  auto specs = vm.count("spec") ? vm["spec"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  if (specs.size() != 1) throw InputError("gradlab train", "expected exactly one SPEC file (see gradlab train --help)");
+  auto dirs = vm.count("plugin-dir") ? vm["plugin-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  auto overrides = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const bool quiet = vm.count("quiet") != 0;
+
+  auto registry = load_registry(dirs, quiet);
+  RunSpec spec = load_run_spec(specs[0], overrides, *registry);
+
+  RunOptions run_options;
+  if (vm.count("load-weights")) run_options.load_weights = vm["load-weights"].as<std::string>();
+  const std::int64_t epochs = spec.training.epochs;
+  if (!quiet)
+    run_options.on_epoch = [&](const EpochRecord& r) {
+      char line[256];
+      std::snprintf(line, sizeof line, "epoch %3lld/%lld  loss %.4f  train %5.1f%%  test %5.1f%%", (long long)r.epoch,
+                    (long long)epochs, r.train_loss, 100 * r.train_accuracy, 100 * r.test_accuracy);
+      std::cerr << line << flow_ratio(r) << "  " << std::fixed;
+      std::cerr.precision(1);
+      std::cerr << r.seconds << "s\n" << std::defaultfloat;
+    };
+  auto result = train_run(spec, *registry, run_options);
+  const auto& s = result.summary;
+
+  if (vm.count("json")) write_file_atomically(vm["json"].as<std::string>(), to_json(s).dump(2) + "\n");
+  if (vm.count("save-weights")) {
+    if (s.status == RunStatus::ok)
+      save_weights(vm["save-weights"].as<std::string>(), *result.network, {{"spec", spec.effective.dump()}});
+    else
+      std::cerr << "gradlab: warning: run " << to_string(s.status) << "; weights not saved\n";
+  }
+  const auto& last = s.epochs.empty() ? EpochRecord{} : s.epochs.back();
+  std::printf("status %s  epochs %lld  train_loss %.4f  train_acc %.4f  test_acc %.4f  %.2fs\n", to_string(s.status),
+              (long long)s.epochs_run, last.train_loss, last.train_accuracy, last.test_accuracy, s.seconds);
+  if (s.status == RunStatus::diverged)
+    std::printf("diverged in epoch %lld: %s\n", (long long)s.diverged_epoch.value_or(0), s.message.c_str());
+  if (s.status == RunStatus::failed) {
+    std::fprintf(stderr, "gradlab: error: %s\n", s.message.c_str());
+    return exit_failed;
+  }
+  return exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  try {
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+      std::cout << main_help;
+      return args.empty() ? exit_usage : exit_ok;
+    }
+    if (args[0] == "--version") {
+      std::cout << "gradlab " << version_string << " (plugin API " << plugin_api_version << ", ABI " << abi_tag
+                << ")\n";
+      return exit_ok;
+    }
+    std::string command = args[0];
+    std::vector<std::string> rest(args.begin() + 1, args.end());
+    if (command == "train") return train_command(rest);
+    if (command == "plugins") return plugins_command(rest);
+    auto close = nearest_names(command, {"train", "plugins"});
+    throw InputError("gradlab", "unknown command '" + command + "'" +
+                                    (close.empty() ? "" : "; did you mean '" + close.front() + "'?") +
+                                    " (see gradlab --help)");
+  } catch (const InputError& e) {
+    std::cerr << "gradlab: error: " << e.what() << "\n";
+    return exit_usage;
+  } catch (const po::error& e) {
+    std::cerr << "gradlab: error: " << e.what() << " (see --help)\n";
+    return exit_usage;
+  } catch (const std::exception& e) {
+    std::cerr << "gradlab: internal error: " << e.what() << "\n";
+    return exit_failed;
+  }
+}

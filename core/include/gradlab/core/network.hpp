@@ -1,0 +1,113 @@
+// The network: an ordered list of layers over one flat parameter vector, one
+// flat gradient vector and one flat buffer vector (non-trainable state such as
+// batch-norm running statistics). Layers hold Eigen::Map views into them, so a
+// layer's gradient norm is the norm of a contiguous segment.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gradlab/data.hpp"
+#include "gradlab/pretrain.hpp"
+
+namespace gradlab {
+
+struct NetworkLayer {
+  std::string type;
+  std::shared_ptr<Layer> layer;
+  std::shared_ptr<const Initializer> init;  // this layer's own initializer, or null
+  std::string where;                        // spec location, for error messages
+};
+
+// One row of a run summary's per-layer probe.
+struct LayerProbe {
+  Index index = 0;
+  std::string type;
+  Index param_count = 0;
+  double grad_norm = 0.0;
+  double weight_norm = 0.0;
+  double saturation = 0.0;
+};
+
+// A parameter or buffer tensor with its flattened-model name ("3.weight").
+struct NamedTensor {
+  std::string name;
+  std::vector<Index> shape;
+  Scalar* data = nullptr;
+  Index size = 0;
+};
+
+class Network final : public Model {
+ public:
+  // Configures every layer for `input` and binds it to the flat vectors.
+  // Throws InputError naming the layer's spec location if a layer rejects its
+  // input, or if the output does not fit the task (classes / targets).
+  Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs);
+
+  Index param_count() const { return params_.size(); }
+  // Weights from each layer's own initializer or `fallback`; biases 0.
+  void initialize(const Initializer& fallback, Rng& rng);
+  // Sizes the activation and gradient workspaces for batches of up to
+  // max_batch examples; after it, loss_and_gradient allocates nothing.
+  void reserve(Index max_batch);
+  Index reserved_batch() const { return max_batch_; }
+
+  struct Evaluation {
+    double loss = 0.0;
+    double accuracy = 0.0;  // classification only
+  };
+  // Mean loss and accuracy over a whole split, in eval mode, in chunks.
+  Evaluation evaluate(const Split& split);
+  // Gradient probe on one batch, train-mode statistics, nothing updated.
+  std::vector<LayerProbe> probe(const BatchView& batch);
+
+  std::vector<NamedTensor> named_tensors(bool include_buffers = true);
+  VectorMap buffers() { return VectorMap(buffers_.data(), buffers_.size()); }
+  Task task() const { return task_; }
+  Shape input_shape() const { return input_; }
+  Index outputs() const { return outputs_; }
+
+  // Copies examples `first .. first+count` of a split (or the listed examples)
+  // into the network's input workspace in batch layout, and returns its view.
+  BatchView gather(const Split& split, const std::int64_t* order, Index count);
+
+  // Model
+  Index layer_count() const override { return static_cast<Index>(layers_.size()); }
+  const std::string& layer_type(Index i) const override { return layers_[i].type; }
+  Layer& layer(Index i) override { return *layers_[i].layer; }
+  Shape layer_input_shape(Index i) const override { return shapes_[i]; }
+  Shape layer_output_shape(Index i) const override { return shapes_[i + 1]; }
+  VectorMap parameters() override { return VectorMap(params_.data(), params_.size()); }
+  VectorMap gradients() override { return VectorMap(grads_.data(), grads_.size()); }
+  VectorMap layer_parameters(Index i) override { return VectorMap(params_.data() + offsets_[i], counts_[i]); }
+  VectorMap layer_gradients(Index i) { return VectorMap(grads_.data() + offsets_[i], counts_[i]); }
+  void forward_prefix(const BatchView& batch, Index upto, MatrixMap out) override;
+  double loss(const BatchView& batch) override;
+  double loss_and_gradient(const BatchView& batch) override;
+
+ private:
+  void forward(const BatchView& batch, Index upto, const ForwardContext& ctx);
+  // Mean loss of the last forward; writes d(loss)/d(output) into the gradient workspace when `gradient`.
+  double output_loss(const BatchView& batch, bool gradient, Index* correct);
+  void backward(const BatchView& batch, const ForwardContext& ctx);
+  MatrixMap activation(Index i, Index batch);
+  ConstMatrixMap input_view(const BatchView& batch) const;
+
+  std::vector<NetworkLayer> layers_;
+  std::vector<Shape> shapes_;  // shapes_[i] = input of layer i; shapes_.back() = output
+  std::vector<Index> offsets_, counts_, buffer_offsets_, buffer_counts_;
+  Vector params_, grads_, buffers_;
+  Shape input_;
+  Task task_;
+  Index outputs_;
+
+  Index max_batch_ = 0;
+  std::vector<Matrix> activations_;  // activations_[i] = output of layer i
+  Matrix grad_a_, grad_b_;           // ping-pong input/output gradients
+  Matrix batch_inputs_;              // gathered batch
+  std::vector<std::int32_t> labels_;
+  Matrix targets_;
+};
+
+}  // namespace gradlab

@@ -1,0 +1,85 @@
+// One training run: spec -> data, network, optimizer -> summary.
+//
+// A run owns everything it touches (its network, optimizer state, random
+// engine), so any number of runs may execute concurrently in one process on
+// one const Registry.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gradlab/core/network.hpp"
+#include "gradlab/core/registry.hpp"
+#include "gradlab/core/spec.hpp"
+
+namespace gradlab {
+
+enum class RunStatus { ok, diverged, failed };
+const char* to_string(RunStatus status);
+
+struct EpochRecord {
+  std::int64_t epoch = 0;  // 0 = before any update (after pretraining)
+  double train_loss = 0.0, train_accuracy = 0.0;
+  double test_loss = 0.0, test_accuracy = 0.0;
+  std::vector<LayerProbe> layers;  // empty on epochs that were not probed
+  double seconds = 0.0;            // wall time since the run started
+};
+
+struct ComponentProvenance {
+  std::string kind, name, version, plugin, path;
+  nlohmann::json params;
+};
+
+struct RunSummary {
+  RunStatus status = RunStatus::ok;
+  std::int64_t seed = 0;
+  std::vector<ComponentProvenance> plugins;
+  std::vector<EpochRecord> epochs;
+  std::int64_t epochs_run = 0;
+  std::optional<std::int64_t> diverged_epoch;  // epoch in which a NaN/Inf appeared
+  std::string message;                         // why it diverged or failed
+  double seconds = 0.0;
+  nlohmann::json spec;  // the effective spec
+};
+
+nlohmann::json to_json(const RunSummary& summary);
+
+struct RunOptions {
+  // Called after each epoch record (epoch 0 included), from the running thread.
+  std::function<void(const EpochRecord&)> on_epoch;
+  std::function<void(const std::string&)> log;
+  const std::atomic<bool>* cancel = nullptr;
+  // Start from these weights instead of the initializer (after validation).
+  std::string load_weights;
+  // An already loaded data set (studies share one across runs); else loaded from the spec.
+  std::shared_ptr<const Dataset> dataset;
+  // Overrides spec.training.seed (studies derive one per run).
+  std::optional<std::int64_t> seed;
+};
+
+struct RunResult {
+  RunSummary summary;
+  std::shared_ptr<Network> network;
+};
+
+// Builds the data set and network (throwing InputError on bad input, before any
+// training), then trains. Numerical blow-up ends the run with status diverged;
+// it does not throw.
+RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options = {});
+
+// Loads a data set as the spec describes it.
+std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry);
+
+// Builds the network for a spec and data set, configured but not initialized.
+std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data);
+
+// Writes text to `path` through a temporary file and a rename, so a failed or
+// interrupted write never leaves a partial file behind.
+void write_file_atomically(const std::string& path, const std::string& bytes);
+
+}  // namespace gradlab

@@ -1,0 +1,335 @@
+#include "gradlab/core/run.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+
+#include "gradlab/core/datasets.hpp"
+#include "gradlab/core/error.hpp"
+#include "gradlab/core/weights.hpp"
+
+namespace gradlab {
+
+const char* to_string(RunStatus status) {
+  switch (status) {
+    case RunStatus::ok: return "ok";
+    case RunStatus::diverged: return "diverged";
+    case RunStatus::failed: return "failed";
+  }
+  return "?";
+}
+
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  namespace fs = std::filesystem;
+  fs::path target(path);
+  fs::path temp = target;
+  temp += ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    if (!out) throw InputError(path, "cannot write (does the folder exist and is it writable?)");
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) {
+      out.close();
+      std::error_code ec;
+      fs::remove(temp, ec);
+      throw InputError(path, "write failed (disk full?)");
+    }
+  }
+  std::error_code ec;
+  fs::rename(temp, target, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    throw InputError(path, "cannot replace the file: " + ec.message());
+  }
+}
+
+namespace {
+
+// Fills defaults and checks a Params built in code (by a pretraining strategy)
+// against a schema, as a spec would be checked.
+Params complete_params(const std::string& what, const Schema& schema, const Params& given) {
+  std::map<std::string, ParamValue> values = given.values();
+  for (const auto& [k, v] : values)
+    if (std::none_of(schema.begin(), schema.end(), [&](const ParamSpec& p) { return p.name == k; }))
+      throw std::invalid_argument("unknown parameter '" + k + "' for " + what);
+  for (const auto& p : schema)
+    if (!values.count(p.name)) {
+      if (p.required()) throw std::invalid_argument(what + " needs '" + p.name + "'");
+      values[p.name] = *p.default_value;
+    }
+  return Params(std::move(values));
+}
+
+class RegistryComponents final : public ComponentSource {
+ public:
+  explicit RegistryComponents(const Registry& registry) : registry_(registry) {}
+  std::shared_ptr<Layer> make_layer(const std::string& name, const Params& params) const override {
+    const auto& e = registry_.get(ComponentKind::layer, name, "pretraining");
+    return registry_.make_layer(name, complete_params("layer '" + name + "'", e.info.schema, params));
+  }
+  std::shared_ptr<Initializer> make_initializer(const std::string& name, const Params& params) const override {
+    const auto& e = registry_.get(ComponentKind::initializer, name, "pretraining");
+    return registry_.make_initializer(name, complete_params("initializer '" + name + "'", e.info.schema, params));
+  }
+  std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const Params& params) const override {
+    const auto& e = registry_.get(ComponentKind::optimizer, name, "pretraining");
+    return registry_.make_optimizer(name, complete_params("optimizer '" + name + "'", e.info.schema, params));
+  }
+
+ private:
+  const Registry& registry_;
+};
+
+ComponentProvenance provenance(const Registry& registry, ComponentKind kind, const ComponentChoice& choice) {
+  ComponentProvenance p;
+  p.kind = to_string(kind);
+  p.name = choice.name;
+  if (const auto* e = registry.find(kind, choice.name)) {
+    p.version = e->plugin->version;
+    p.plugin = e->plugin->name;
+    p.path = e->plugin->path;
+  }
+  p.params = params_to_json(choice.params);
+  return p;
+}
+
+void collect_layer_provenance(const Registry& registry, const std::vector<LayerSpec>& layers,
+                              std::vector<ComponentProvenance>& out) {
+  for (const auto& l : layers) {
+    auto p = provenance(registry, ComponentKind::layer, l.layer);
+    // One entry per distinct (component, parameters): a 10-layer stack of
+    // identical dense layers is one line of provenance, not ten.
+    bool seen = std::any_of(out.begin(), out.end(), [&](const ComponentProvenance& q) {
+      return q.kind == p.kind && q.name == p.name && q.params == p.params;
+    });
+    if (!seen) out.push_back(p);
+    if (l.init) {
+      auto ip = provenance(registry, ComponentKind::initializer, *l.init);
+      bool seen_init = std::any_of(out.begin(), out.end(), [&](const ComponentProvenance& q) {
+        return q.kind == ip.kind && q.name == ip.name && q.params == ip.params;
+      });
+      if (!seen_init) out.push_back(ip);
+    }
+    collect_layer_provenance(registry, l.children, out);
+  }
+}
+
+std::shared_ptr<Layer> make_layer(const Registry& registry, const LayerSpec& spec,
+                                  std::shared_ptr<const Initializer>& init) {
+  std::vector<ChildLayer> children;
+  for (const auto& child : spec.children) {
+    ChildLayer c;
+    c.layer = make_layer(registry, child, c.init);
+    children.push_back(std::move(c));
+  }
+  if (spec.init) init = registry.make_initializer(spec.init->name, spec.init->params);
+  try {
+    return registry.make_layer(spec.layer.name, spec.layer.params, std::move(children));
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(spec.layer.where, "layer '" + spec.layer.name + "': " + e.what());
+  }
+}
+
+bool all_finite(const Vector& v) { return v.allFinite(); }
+
+}  // namespace
+
+std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry) {
+  DataContext context{spec.spec_dir, default_data_dir().string()};
+  try {
+    auto data = registry.make_dataset(spec.data.name, spec.data.params, context);
+    if (data->train.examples == 0)
+      throw InputError(spec.data.where, "data set '" + spec.data.name + "' has no training examples");
+    return data;
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw InputError(spec.data.where, "data set '" + spec.data.name + "': " + e.what());
+  }
+}
+
+std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data) {
+  std::vector<NetworkLayer> layers;
+  for (const auto& l : spec.layers) {
+    NetworkLayer entry;
+    entry.type = l.layer.name;
+    entry.where = l.layer.where;
+    entry.layer = make_layer(registry, l, entry.init);
+    layers.push_back(std::move(entry));
+  }
+  return std::make_shared<Network>(std::move(layers), data.input, data.task, data.outputs);
+}
+
+nlohmann::json to_json(const RunSummary& s) {
+  using nlohmann::json;
+  auto number = [](double v) -> json { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json out;
+  out["status"] = to_string(s.status);
+  out["seed"] = s.seed;
+  out["plugins"] = json::array();
+  for (const auto& p : s.plugins)
+    out["plugins"].push_back(
+        {{"kind", p.kind}, {"name", p.name}, {"version", p.version}, {"plugin", p.plugin}, {"params", p.params}});
+  out["epochs"] = json::array();
+  for (const auto& e : s.epochs) {
+    json row{{"epoch", e.epoch},
+             {"train_loss", number(e.train_loss)},
+             {"train_accuracy", number(e.train_accuracy)},
+             {"test_loss", number(e.test_loss)},
+             {"test_accuracy", number(e.test_accuracy)},
+             {"seconds", e.seconds}};
+    if (!e.layers.empty()) {
+      row["layers"] = json::array();
+      for (const auto& l : e.layers)
+        row["layers"].push_back({{"index", l.index},
+                                 {"type", l.type},
+                                 {"param_count", l.param_count},
+                                 {"grad_norm", number(l.grad_norm)},
+                                 {"weight_norm", number(l.weight_norm)},
+                                 {"saturation", number(l.saturation)}});
+    }
+    out["epochs"].push_back(row);
+  }
+  json final_row = json::object();
+  if (!s.epochs.empty()) {
+    const auto& last = s.epochs.back();
+    final_row = {{"train_loss", number(last.train_loss)},
+                 {"train_accuracy", number(last.train_accuracy)},
+                 {"test_loss", number(last.test_loss)},
+                 {"test_accuracy", number(last.test_accuracy)}};
+  }
+  final_row["epochs_run"] = s.epochs_run;
+  final_row["seconds"] = s.seconds;
+  out["final"] = final_row;
+  if (s.diverged_epoch) out["diverged_epoch"] = *s.diverged_epoch;
+  if (!s.message.empty()) out["message"] = s.message;
+  out["gradlab_version"] = version_string;
+  out["spec"] = s.spec;
+  return out;
+}
+
+RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
+  using clock = std::chrono::steady_clock;
+  auto data = options.dataset ? options.dataset : load_dataset(spec, registry);
+  auto network = build_network(spec, registry, *data);
+
+  RunResult result;
+  RunSummary& summary = result.summary;
+  summary.seed = options.seed.value_or(spec.training.seed);
+  summary.spec = spec.effective;
+  summary.plugins.push_back(provenance(registry, ComponentKind::dataset, spec.data));
+  collect_layer_provenance(registry, spec.layers, summary.plugins);
+  summary.plugins.push_back(provenance(registry, ComponentKind::initializer, spec.init));
+  summary.plugins.push_back(provenance(registry, ComponentKind::optimizer, spec.optimizer));
+  if (spec.pretrain) summary.plugins.push_back(provenance(registry, ComponentKind::pretrain, *spec.pretrain));
+
+  Rng rng(static_cast<std::uint64_t>(summary.seed));
+  auto init = registry.make_initializer(spec.init.name, spec.init.params);
+  auto optimizer = registry.make_optimizer(spec.optimizer.name, spec.optimizer.params);
+  std::shared_ptr<PretrainStrategy> pretrain;
+  if (spec.pretrain) pretrain = registry.make_pretrain(spec.pretrain->name, spec.pretrain->params);
+
+  const Index batch_size = std::min<Index>(spec.training.batch_size, data->train.examples);
+  const Index probe_size = std::min<Index>(spec.probes.batch, data->train.examples);
+  network->reserve(std::max<Index>({batch_size, probe_size, 256}));
+  network->initialize(*init, rng);
+  if (!options.load_weights.empty()) load_weights(options.load_weights, *network);
+  result.network = network;
+
+  const auto started = clock::now();
+  auto seconds = [&] { return std::chrono::duration<double>(clock::now() - started).count(); };
+  auto cancelled = [&] { return options.cancel && options.cancel->load(); };
+  auto diverge = [&](std::int64_t epoch, std::string why) {
+    summary.status = RunStatus::diverged;
+    summary.diverged_epoch = epoch;
+    summary.message = std::move(why);
+  };
+
+  if (pretrain) {
+    RegistryComponents components(registry);
+    PretrainContext ctx{*network, *data, rng, components, options.log, [&] { return cancelled(); }};
+    try {
+      pretrain->pretrain(ctx);
+    } catch (const std::exception& e) {
+      summary.status = RunStatus::failed;
+      summary.message = std::string("pretraining '") + spec.pretrain->name + "' failed: " + e.what();
+      summary.seconds = seconds();
+      return result;
+    }
+    if (!all_finite(network->parameters())) diverge(0, "pretraining produced non-finite weights");
+  }
+
+  std::vector<std::int64_t> probe_order(static_cast<std::size_t>(probe_size));
+  std::iota(probe_order.begin(), probe_order.end(), 0);
+  auto record_epoch = [&](std::int64_t epoch, bool probe) {
+    EpochRecord record;
+    record.epoch = epoch;
+    auto train = network->evaluate(data->train);
+    auto test = network->evaluate(data->test);
+    record.train_loss = train.loss;
+    record.train_accuracy = train.accuracy;
+    record.test_loss = test.loss;
+    record.test_accuracy = test.accuracy;
+    if (probe) record.layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
+    record.seconds = seconds();
+    summary.epochs.push_back(record);
+    if (options.on_epoch) options.on_epoch(summary.epochs.back());
+    return std::isfinite(train.loss);
+  };
+
+  if (summary.status == RunStatus::ok && !record_epoch(0, true)) diverge(0, "the loss is not finite before training");
+
+  std::vector<std::int64_t> order(static_cast<std::size_t>(data->train.examples));
+  std::iota(order.begin(), order.end(), 0);
+  optimizer->reset(network->param_count());
+  VectorMap params = network->parameters();
+  VectorMap grads = network->gradients();
+  std::int64_t iteration = 0;
+  const std::int64_t epochs = spec.training.epochs;
+  for (std::int64_t epoch = 1; epoch <= epochs && summary.status == RunStatus::ok; ++epoch) {
+    if (cancelled()) {
+      summary.status = RunStatus::failed;
+      summary.message = "cancelled";
+      break;
+    }
+    if (spec.training.shuffle) std::shuffle(order.begin(), order.end(), rng);
+    const Index n = data->train.examples;
+    for (Index first = 0; first < n; first += batch_size) {
+      const Index count = std::min(batch_size, n - first);
+      BatchView batch = network->gather(data->train, order.data() + first, count);
+      const double loss = network->loss_and_gradient(batch);
+      if (!std::isfinite(loss)) {
+        diverge(epoch, "the training loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
+                           std::to_string(iteration + 1));
+        break;
+      }
+      if (spec.clip_value > 0) grads = grads.cwiseMax(Scalar(-spec.clip_value)).cwiseMin(Scalar(spec.clip_value));
+      if (spec.clip_norm > 0) {
+        const double norm = std::sqrt(grads.cast<double>().squaredNorm());
+        if (norm > spec.clip_norm) grads *= static_cast<Scalar>(spec.clip_norm / norm);
+      }
+      optimizer->step(params, ConstVectorMap(grads.data(), grads.size()), StepInfo{++iteration, loss});
+    }
+    if (summary.status != RunStatus::ok) break;
+    if (!all_finite(network->parameters())) {
+      diverge(epoch, "the weights became non-finite");
+      break;
+    }
+    summary.epochs_run = epoch;
+    const bool probe = epoch % spec.probes.every == 0 || epoch == epochs;
+    if (!record_epoch(epoch, probe)) diverge(epoch, "the training loss is not finite after the epoch");
+  }
+  summary.seconds = seconds();
+  return result;
+}
+
+}  // namespace gradlab

@@ -1,0 +1,429 @@
+#include "gradlab/core/spec.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "gradlab/core/error.hpp"
+
+namespace gradlab {
+
+namespace {
+
+// Knows where each node came from: a line and column of the spec file, or the
+// --set option that put it there.
+class Locator {
+ public:
+  explicit Locator(std::string source) : source_(std::move(source)) {}
+  void add_override(const YAML::Node& node, std::string option) { overrides_.emplace_back(node, std::move(option)); }
+
+  std::string operator()(const YAML::Node& node) const {
+    for (const auto& [n, option] : overrides_)
+      if (n.is(node)) return "--set " + option;
+    const auto mark = node.Mark();
+    if (mark.is_null() || mark.line < 0) return source_;
+    return source_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  }
+  const std::string& source() const { return source_; }
+
+ private:
+  std::string source_;
+  std::vector<std::pair<YAML::Node, std::string>> overrides_;
+};
+
+std::string node_kind(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Null: return "nothing";
+    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
+    default: return "an undefined value";
+  }
+}
+
+std::string suggestion(const std::string& key, const std::vector<std::string>& known) {
+  auto close = nearest_names(key, known, 1);
+  if (!close.empty()) return "; did you mean '" + close.front() + "'?";
+  std::string all;
+  for (const auto& k : known) all += (all.empty() ? "" : ", ") + k;
+  return all.empty() ? "; it takes no parameters" : "; known keys: " + all;
+}
+
+void reject_unknown_keys(const std::string& what, const YAML::Node& map, std::vector<std::string> known,
+                         const Locator& where) {
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    auto key = it->first.as<std::string>();
+    if (std::find(known.begin(), known.end(), key) == known.end())
+      throw InputError(where(it->first), "unknown key '" + key + "' in " + what + suggestion(key, known));
+  }
+}
+
+YAML::Node require_map(const YAML::Node& node, const std::string& what, const Locator& where) {
+  if (!node.IsMap()) throw InputError(where(node), what + " must be a map, got " + node_kind(node));
+  return node;
+}
+
+// A component node: `{name: X, ...params}`, or just the scalar `X`.
+ComponentChoice parse_component(const Registry& registry, ComponentKind kind, const YAML::Node& node,
+                                const std::string& what, const Locator& where, std::set<std::string> reserved = {}) {
+  YAML::Node map;
+  YAML::Node name_node;
+  if (node.IsScalar()) {
+    name_node = node;
+  } else {
+    map = require_map(node, what, where);
+    name_node = map["name"];
+    if (!name_node) throw InputError(where(node), what + " needs a 'name' key");
+  }
+  if (!name_node.IsScalar()) throw InputError(where(name_node), what + " name must be a string");
+  ComponentChoice choice{name_node.as<std::string>(), {}, where(node)};
+  const auto& entry = registry.get(kind, choice.name, where(name_node));
+  reserved.insert("name");
+  choice.params = validate_params(std::string(to_string(kind)) + " '" + choice.name + "'", entry.info.schema,
+                                  map ? map : YAML::Node(YAML::NodeType::Map), reserved, where);
+  return choice;
+}
+
+std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& list, const Locator& where, int depth);
+
+LayerSpec parse_layer(const Registry& registry, const YAML::Node& node, const Locator& where, int depth) {
+  YAML::Node map;
+  YAML::Node type_node;
+  if (node.IsScalar()) {
+    type_node = node;
+  } else {
+    map = require_map(node, "a layer", where);
+    type_node = map["type"];
+    if (!type_node) throw InputError(where(node), "a layer needs a 'type' key (or 'repeat' with 'layers')");
+  }
+  LayerSpec spec;
+  spec.layer.name = type_node.as<std::string>();
+  spec.layer.where = where(node);
+  const auto& entry = registry.get(ComponentKind::layer, spec.layer.name, where(type_node));
+  std::set<std::string> reserved{"type", "init"};
+  if (entry.info.accepts_children) reserved.insert("layers");
+  spec.layer.params = validate_params("layer '" + spec.layer.name + "'", entry.info.schema,
+                                      map ? map : YAML::Node(YAML::NodeType::Map), reserved, where);
+  if (map && map["init"]) spec.init = parse_component(registry, ComponentKind::initializer, map["init"], "init", where);
+  if (entry.info.accepts_children) {
+    if (!map || !map["layers"]) throw InputError(where(node), "layer '" + spec.layer.name + "' needs 'layers: [...]'");
+    spec.children = parse_layers(registry, map["layers"], where, depth + 1);
+    if (spec.children.empty()) throw InputError(where(map["layers"]), "layer '" + spec.layer.name + "' has no layers");
+  }
+  return spec;
+}
+
+std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& list, const Locator& where, int depth) {
+  if (depth > 32) throw InputError(where(list), "layers nested more than 32 deep");
+  if (!list.IsSequence()) throw InputError(where(list), "'layers' must be a list, got " + node_kind(list));
+  std::vector<LayerSpec> out;
+  for (const auto& item : list) {
+    if (item.IsMap() && item["repeat"]) {
+      reject_unknown_keys("a repeat block", item, {"repeat", "layers"}, where);
+      std::int64_t times = 0;
+      try {
+        times = item["repeat"].as<std::int64_t>();
+      } catch (const YAML::Exception&) {
+        throw InputError(where(item["repeat"]), "'repeat' must be an integer, got " + node_kind(item["repeat"]));
+      }
+      if (times < 1 || times > 100000)
+        throw InputError(where(item["repeat"]), "'repeat' must be between 1 and 100000, got " + std::to_string(times));
+      if (!item["layers"]) throw InputError(where(item), "a repeat block needs 'layers: [...]'");
+      auto body = parse_layers(registry, item["layers"], where, depth + 1);
+      for (std::int64_t i = 0; i < times; ++i) out.insert(out.end(), body.begin(), body.end());
+    } else {
+      out.push_back(parse_layer(registry, item, where, depth));
+    }
+  }
+  return out;
+}
+
+nlohmann::json yaml_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json j = nlohmann::json::object();
+      for (auto it = node.begin(); it != node.end(); ++it) j[it->first.as<std::string>()] = yaml_to_json(it->second);
+      return j;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& item : node) j.push_back(yaml_to_json(item));
+      return j;
+    }
+    case YAML::NodeType::Scalar: {
+      const auto& s = node.Scalar();
+      if (node.Tag() == "!") return s;  // quoted in the source
+      try {
+        std::size_t used = 0;
+        long long i = std::stoll(s, &used);
+        if (used == s.size()) return i;
+      } catch (...) {
+      }
+      try {
+        std::size_t used = 0;
+        double d = std::stod(s, &used);
+        if (used == s.size() && std::isfinite(d)) return d;
+      } catch (...) {
+      }
+      if (s == "true") return true;
+      if (s == "false") return false;
+      return s;
+    }
+    default: return nullptr;
+  }
+}
+
+void apply_override(YAML::Node& root, const std::string& option, Locator& locator) {
+  auto eq = option.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw InputError("--set " + option, "expected KEY=VALUE with a dotted key, e.g. optimizer.lr=0.05");
+  std::string path = option.substr(0, eq);
+  std::string text = option.substr(eq + 1);
+  YAML::Node value;
+  try {
+    value = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw InputError("--set " + option, "value is not valid YAML: " + e.msg);
+  }
+  if (!value.IsDefined() || value.IsNull()) value = YAML::Node(text);
+
+  std::vector<std::string> parts;
+  std::stringstream ss(path);
+  for (std::string part; std::getline(ss, part, '.');) {
+    if (part.empty()) throw InputError("--set " + option, "empty segment in key '" + path + "'");
+    parts.push_back(part);
+  }
+  YAML::Node current = root;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const auto& part = parts[i];
+    bool last = i + 1 == parts.size();
+    if (current.IsSequence()) {
+      std::size_t index = 0;
+      try {
+        index = std::stoul(part);
+      } catch (...) {
+        throw InputError("--set " + option, "'" + part + "' indexes a list and must be a number");
+      }
+      if (index >= current.size())
+        throw InputError("--set " + option,
+                         "index " + part + " is past the end of a list of " + std::to_string(current.size()));
+      if (last) {
+        current[index] = value;
+        locator.add_override(current[index], option);
+        return;
+      }
+      YAML::Node next = current[index];
+      current.reset(next);
+    } else {
+      if (!current.IsMap() && !current.IsNull())
+        throw InputError("--set " + option, "'" + part + "' cannot be set inside a scalar value");
+      if (last) {
+        current[part] = value;
+        locator.add_override(current[part], option);
+        return;
+      }
+      YAML::Node next = current[part];
+      current.reset(next);
+    }
+  }
+}
+
+const Schema& training_schema() {
+  static const Schema schema{
+      ParamSpec::integer("epochs", 30).at_least(0).describe("passes over the training set after pretraining"),
+      ParamSpec::integer("batch_size", 32).at_least(1).describe("examples per mini-batch"),
+      ParamSpec::integer("seed", 1).at_least(0).describe(
+          "seed of the run's random stream (init, shuffling, pretraining)"),
+      ParamSpec::boolean("shuffle", true).describe("reshuffle the training set every epoch"),
+  };
+  return schema;
+}
+
+const Schema& probe_schema() {
+  static const Schema schema{
+      ParamSpec::integer("every", 1).at_least(1).describe("probe layers every N epochs (epoch 0 and the last always)"),
+      ParamSpec::integer("batch", 256).at_least(1).describe("probe batch: the first N training examples"),
+  };
+  return schema;
+}
+
+}  // namespace
+
+Params validate_params(const std::string& what, const Schema& schema, const YAML::Node& node,
+                       const std::set<std::string>& reserved,
+                       const std::function<std::string(const YAML::Node&)>& where) {
+  std::map<std::string, ParamValue> values;
+  std::vector<std::string> known(reserved.begin(), reserved.end());
+  for (const auto& p : schema) known.push_back(p.name);
+  if (node && node.IsMap()) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      auto key = it->first.as<std::string>();
+      if (reserved.count(key)) continue;
+      auto spec = std::find_if(schema.begin(), schema.end(), [&](const ParamSpec& p) { return p.name == key; });
+      if (spec == schema.end()) {
+        std::vector<std::string> names;
+        for (const auto& p : schema) names.push_back(p.name);
+        throw InputError(where(it->first), "unknown key '" + key + "' in " + what + suggestion(key, names));
+      }
+      const YAML::Node& v = it->second;
+      auto bad = [&](const std::string& expected) {
+        return InputError(where(v), "'" + key + "' of " + what + " must be " + expected + ", got " + node_kind(v));
+      };
+      if (!v.IsScalar()) throw bad(std::string("a ") + to_string(spec->type));
+      ParamValue value;
+      try {
+        switch (spec->type) {
+          case ParamType::boolean: value = v.as<bool>(); break;
+          case ParamType::integer: value = v.as<std::int64_t>(); break;
+          case ParamType::real: value = v.as<double>(); break;
+          case ParamType::string: value = v.as<std::string>(); break;
+          case ParamType::choice: {
+            auto s = v.as<std::string>();
+            if (std::find(spec->choices.begin(), spec->choices.end(), s) == spec->choices.end()) {
+              std::string all;
+              for (const auto& c : spec->choices) all += (all.empty() ? "" : ", ") + c;
+              auto close = nearest_names(s, spec->choices, 1);
+              throw InputError(where(v), "'" + key + "' of " + what + " must be one of " + all + ", got '" + s + "'" +
+                                             (close.empty() ? "" : "; did you mean '" + close.front() + "'?"));
+            }
+            value = s;
+            break;
+          }
+        }
+      } catch (const YAML::Exception&) {
+        throw bad(spec->type == ParamType::integer ? "an integer" : std::string("a ") + to_string(spec->type));
+      }
+      if (spec->type == ParamType::integer || spec->type == ParamType::real) {
+        double x = spec->type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value))
+                                                    : std::get<double>(value);
+        bool below = spec->min_exclusive ? !(x > spec->min) : !(x >= spec->min);
+        if (std::isnan(x) || below || x > spec->max) {
+          std::ostringstream range;
+          range << (spec->min_exclusive ? "(" : "[") << spec->min << ", " << spec->max << "]";
+          throw InputError(where(v),
+                           "'" + key + "' of " + what + " is " + v.Scalar() + ", outside its bounds " + range.str());
+        }
+      }
+      values[key] = std::move(value);
+    }
+  }
+  for (const auto& p : schema) {
+    if (values.count(p.name)) continue;
+    if (p.required())
+      throw InputError(where(node), what + " needs '" + p.name + "'" + (p.doc.empty() ? "" : " (" + p.doc + ")"));
+    values[p.name] = *p.default_value;
+  }
+  return Params(std::move(values));
+}
+
+RunSpec parse_run_spec(const std::string& text, const std::string& source, const std::vector<std::string>& overrides,
+                       const Registry& registry, const std::string& spec_dir) {
+  Locator where(source);
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    throw InputError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1),
+                     "malformed YAML: " + e.msg);
+  }
+  if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) throw InputError(where(root), "a run spec must be a map, got " + node_kind(root));
+  for (const auto& option : overrides) apply_override(root, option, where);
+
+  reject_unknown_keys("the run spec", root, {"data", "model", "init", "optimizer", "pretrain", "training", "probes"},
+                      where);
+  RunSpec spec;
+  spec.source = source;
+  spec.spec_dir = spec_dir;
+  if (!root["data"]) throw InputError(where(root), "the run spec needs 'data' (e.g. data: {name: digits})");
+  spec.data = parse_component(registry, ComponentKind::dataset, root["data"], "data", where);
+
+  if (!root["model"]) throw InputError(where(root), "the run spec needs 'model: {layers: [...]}'");
+  auto model = require_map(root["model"], "model", where);
+  reject_unknown_keys("model", model, {"layers"}, where);
+  if (!model["layers"]) throw InputError(where(model), "model needs 'layers: [...]'");
+  spec.layers = parse_layers(registry, model["layers"], where, 0);
+  if (spec.layers.empty()) throw InputError(where(model["layers"]), "model has no layers");
+
+  YAML::Node init = root["init"] ? root["init"] : YAML::Node("lecun_normal");
+  spec.init = parse_component(registry, ComponentKind::initializer, init, "init", where);
+
+  YAML::Node optimizer = root["optimizer"] ? root["optimizer"] : YAML::Node("sgd");
+  spec.optimizer =
+      parse_component(registry, ComponentKind::optimizer, optimizer, "optimizer", where, {"clip_norm", "clip_value"});
+  if (optimizer.IsMap()) {
+    static const Schema clip{
+        ParamSpec::real("clip_norm", 0.0)
+            .at_least(0)
+            .describe("rescale the gradient to at most this global L2 norm; 0 = off"),
+        ParamSpec::real("clip_value", 0.0).at_least(0).describe("clamp each gradient entry to [-v, v]; 0 = off")};
+    std::set<std::string> others{"name"};
+    for (const auto& [k, v] : spec.optimizer.params.values()) others.insert(k);
+    auto clipping = validate_params("optimizer", clip, optimizer, others, where);
+    spec.clip_norm = clipping.real("clip_norm");
+    spec.clip_value = clipping.real("clip_value");
+  }
+  if (root["pretrain"] && !root["pretrain"].IsNull())
+    spec.pretrain = parse_component(registry, ComponentKind::pretrain, root["pretrain"], "pretrain", where);
+
+  YAML::Node training =
+      root["training"] ? require_map(root["training"], "training", where) : YAML::Node(YAML::NodeType::Map);
+  auto t = validate_params("training", training_schema(), training, {}, where);
+  spec.training = {t.integer("epochs"), t.integer("batch_size"), t.integer("seed"), t.boolean("shuffle")};
+  YAML::Node probes = root["probes"] ? require_map(root["probes"], "probes", where) : YAML::Node(YAML::NodeType::Map);
+  auto p = validate_params("probes", probe_schema(), probes, {}, where);
+  spec.probes = {p.integer("every"), p.integer("batch")};
+
+  spec.effective = yaml_to_json(root);
+  return spec;
+}
+
+RunSpec load_run_spec(const std::filesystem::path& file, const std::vector<std::string>& overrides,
+                      const Registry& registry) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw InputError(file.string(), "cannot read the run spec (no such file, or not readable)");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
+  return parse_run_spec(text.str(), file.string(), overrides, registry, dir.string());
+}
+
+std::string param_value_to_string(const ParamValue& value) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, bool>)
+          return v ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::string>)
+          return v;
+        else if constexpr (std::is_same_v<T, double>) {
+          std::ostringstream s;
+          s << v;
+          return s.str();
+        } else
+          return std::to_string(v);
+      },
+      value);
+}
+
+nlohmann::json params_to_json(const Params& params) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : params.values()) std::visit([&](const auto& x) { j[k] = x; }, v);
+  return j;
+}
+
+nlohmann::json schema_to_json(const Schema& schema) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& p : schema) {
+    nlohmann::json j{{"name", p.name}, {"type", to_string(p.type)}, {"doc", p.doc}, {"required", p.required()}};
+    if (p.default_value) std::visit([&](const auto& x) { j["default"] = x; }, *p.default_value);
+    if (std::isfinite(p.min)) j["min"] = p.min;
+    if (std::isfinite(p.max)) j["max"] = p.max;
+    if (p.min_exclusive) j["min_exclusive"] = true;
+    if (!p.choices.empty()) j["choices"] = p.choices;
+    out.push_back(j);
+  }
+  return out;
+}
+
+}  // namespace gradlab

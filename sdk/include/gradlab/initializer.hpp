@@ -1,0 +1,20 @@
+// The Initializer interface: how a weight matrix gets its first values.
+#pragma once
+
+#include "gradlab/types.hpp"
+
+namespace gradlab {
+
+// Contract: fill(weights, rng) overwrites every entry of `weights`, a
+// [fan_out, fan_in] matrix (row-major, as PyTorch stores nn.Linear.weight),
+// drawing randomness only from `rng`, so the result is a pure function of the
+// engine state and the shape. fill is const and keeps no state between calls:
+// one initializer serves every layer of a network. Biases are not its business
+// (they start at zero).
+class Initializer {
+ public:
+  virtual ~Initializer() = default;
+  virtual void fill(RowMatrixMap weights, Rng& rng) const = 0;
+};
+
+}  // namespace gradlab

@@ -1,0 +1,20 @@
+// The one place the gradlab version and plugin API version live.
+#pragma once
+
+#include <cstdint>
+
+#define GRADLAB_VERSION_MAJOR 0
+#define GRADLAB_VERSION_MINOR 1
+#define GRADLAB_VERSION_PATCH 0
+#define GRADLAB_VERSION_STRING "0.1.0"
+
+namespace gradlab {
+
+// Bumped whenever an SDK interface, the PluginInfo struct or a factory signature
+// changes in a way that makes an older plugin unsafe to call. The host refuses any
+// plugin whose api_version differs.
+inline constexpr std::uint32_t plugin_api_version = 1;
+
+inline constexpr const char* version_string = GRADLAB_VERSION_STRING;
+
+}  // namespace gradlab
