@@ -196,6 +196,24 @@ std::string flow_ratio(const EpochRecord& record) {
   return buffer;
 }
 
+// Per-layer gradient flow, first and last probed epoch side by side.
+void print_layer_table(const EpochRecord& first, const EpochRecord* last) {
+  if (first.layers.empty()) return;
+  std::printf("%5s  %-12s %9s  %12s %12s %10s", "layer", "type", "params", "grad_norm@0", "weight@0", "satur@0");
+  if (last && last != &first)
+    std::printf("  %12s %10s", ("grad_norm@" + std::to_string(last->epoch)).c_str(),
+                ("satur@" + std::to_string(last->epoch)).c_str());
+  std::printf("\n");
+  for (std::size_t i = 0; i < first.layers.size(); ++i) {
+    const auto& l = first.layers[i];
+    std::printf("%5lld  %-12s %9lld  %12.3e %12.3e %10.3f", (long long)l.index, l.type.c_str(),
+                (long long)l.param_count, l.grad_norm, l.weight_norm, l.saturation);
+    if (last && last != &first && i < last->layers.size())
+      std::printf("  %12.3e %10.3f", last->layers[i].grad_norm, last->layers[i].saturation);
+    std::printf("\n");
+  }
+}
+
 int train_command(const std::vector<std::string>& args) {
   po::options_description options("gradlab train SPEC [options]");
   options.add_options()("help,h", "show this help")(
@@ -204,7 +222,9 @@ int train_command(const std::vector<std::string>& args) {
       "json", po::value<std::string>(), "write the run summary (JSON) to this file")(
       "save-weights", po::value<std::string>(), "write the trained weights (safetensors, F32) to this file")(
       "load-weights", po::value<std::string>(), "start from these weights instead of the initializer")(
-      "quiet,q", "no per-epoch progress lines");
+      "quiet,q", "no per-epoch progress lines")(
+      "show-layers",
+      "print the per-layer probe table (gradient norm, weight norm, saturation) of epoch 0 and the last epoch");
   options.add(plugin_dir_option());
   po::options_description hidden;
   hidden.add_options()("spec", po::value<std::vector<std::string>>(), "");
@@ -253,9 +273,16 @@ int train_command(const std::vector<std::string>& args) {
     else
       std::cerr << "gradlab: warning: run " << to_string(s.status) << "; weights not saved\n";
   }
+  if (vm.count("show-layers") && !s.epochs.empty()) {
+    const EpochRecord* last_probed = nullptr;
+    for (const auto& e : s.epochs)
+      if (!e.layers.empty()) last_probed = &e;
+    print_layer_table(s.epochs.front(), last_probed);
+  }
   const auto& last = s.epochs.empty() ? EpochRecord{} : s.epochs.back();
-  std::printf("status %s  epochs %lld  train_loss %.4f  train_acc %.4f  test_acc %.4f  %.2fs\n", to_string(s.status),
-              (long long)s.epochs_run, last.train_loss, last.train_accuracy, last.test_accuracy, s.seconds);
+  std::printf("status %s  epochs %lld  train_loss %.4f  train_acc %.4f  test_acc %.4f%s  %.2fs\n", to_string(s.status),
+              (long long)s.epochs_run, last.train_loss, last.train_accuracy, last.test_accuracy,
+              s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
   if (s.status == RunStatus::diverged)
     std::printf("diverged in epoch %lld: %s\n", (long long)s.diverged_epoch.value_or(0), s.message.c_str());
   if (s.status == RunStatus::failed) {
