@@ -301,7 +301,12 @@ void register_builtin_datasets(Registry& registry) {
     add({name,
          name == "mnist" ? "MNIST handwritten digits (LeCun et al. 1998) from IDX files, pixels/255"
                          : "Fashion-MNIST (Xiao, Rasul & Vollgraf 2017) from IDX files, pixels/255",
-         {ParamSpec::string("path").describe("folder with train-images-idx3-ubyte[.gz] and the three other IDX files"),
+         {name == "mnist"
+              ? ParamSpec::string("path").describe(
+                    "folder with train-images-idx3-ubyte[.gz] and the three other IDX files")
+              : ParamSpec::string("path", "/usr/share/datasets/fashion-mnist")
+                    .describe(
+                        "folder with the four IDX files; default: where Debian's dataset-fashion-mnist puts them"),
           ParamSpec::integer("train_limit", 0).at_least(0).describe("use only the first N training images; 0 = all"),
           ParamSpec::integer("test_limit", 0).at_least(0).describe("use only the first N test images; 0 = all")}},
         [name](const Params& p, const DataContext& c) { return load_idx_set(name, p, c); });
