@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iomanip>
+#include <limits>
 #include <sstream>
 
 #include "builtin_datasets.hpp"
@@ -19,6 +20,14 @@ namespace fs = std::filesystem;
 fs::path default_data_dir() {
   if (const char* env = std::getenv("GRADLAB_DATA_DIR"); env && *env) return env;
   std::error_code ec;
+#ifdef GRADLAB_DATA_DIR_FROM_LIBDIR
+  // An installed tree is relocatable: the data sit at a fixed place relative
+  // to libgradlab_core.so (<libdir>/gradlab/plugins is the bundled plugin dir).
+  if (auto plugins = Registry::bundled_plugin_dir(); !plugins.empty()) {
+    auto installed = plugins.parent_path().parent_path() / GRADLAB_DATA_DIR_FROM_LIBDIR;
+    if (fs::is_directory(installed, ec)) return installed.lexically_normal();
+  }
+#endif
 #ifdef GRADLAB_SOURCE_DATA_DIR
   if (fs::is_directory(GRADLAB_SOURCE_DATA_DIR, ec)) return GRADLAB_SOURCE_DATA_DIR;
 #endif
@@ -79,12 +88,20 @@ IdxImages read_idx_images(const fs::path& path) {
   images.count = big_endian_u32(bytes, 4);
   images.rows = big_endian_u32(bytes, 8);
   images.cols = big_endian_u32(bytes, 12);
-  std::size_t need = std::size_t(images.count) * images.rows * images.cols;
+  if (images.rows == 0 || images.cols == 0)
+    throw InputError(path.string(), "IDX header gives an empty image size " + std::to_string(images.rows) + "x" +
+                                        std::to_string(images.cols));
+  // Each factor is below 2^32: rows * cols fits, and dividing avoids an
+  // overflowing count * rows * cols for a corrupt header.
+  const std::size_t per_image = std::size_t(images.rows) * std::size_t(images.cols);
+  const std::size_t need = std::size_t(images.count) <= (bytes.size() - 16) / per_image
+                               ? std::size_t(images.count) * per_image
+                               : std::numeric_limits<std::size_t>::max();
   if (bytes.size() - 16 < need)
     throw InputError(path.string(), "truncated IDX file: header promises " + std::to_string(images.count) +
                                         " images of " + std::to_string(images.rows) + "x" +
-                                        std::to_string(images.cols) + " (" + std::to_string(need) +
-                                        " bytes), file has " + std::to_string(bytes.size() - 16));
+                                        std::to_string(images.cols) + ", file has " +
+                                        std::to_string(bytes.size() - 16) + " bytes of pixels");
   images.pixels = bytes.substr(16, need);
   return images;
 }
@@ -211,7 +228,7 @@ std::shared_ptr<const Dataset> load_idx_set(const std::string& name, const Param
     throw InputError(dir.string(), "expected the folder holding the four " + name + " IDX files");
   auto find = [&](const std::string& stem) {
     for (const char* suffix : {"", ".gz"}) {
-      for (const std::string& s : {stem, std::string(stem).replace(stem.find("-idx"), 5, ".idx")}) {
+      for (const std::string& s : {stem, std::string(stem).replace(stem.find("-idx"), 4, ".idx")}) {
         auto p = dir / (s + suffix);
         if (fs::exists(p, ec)) return p;
       }
