@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+"""PyTorch baseline for gradlab_bench: the same two training loops, one thread.
+
+Cases (the same in bench/gradlab_bench.cpp):
+  mlp_64-100x10-10_sigmoid/batch:32    64 inputs, 10 hidden Linear+Sigmoid layers of 100, 10 classes
+  mlp_784-1024x4-10_sigmoid/batch:256  784 inputs, 4 hidden Linear+Sigmoid layers of 1024, 10 classes
+Both: nn.CrossEntropyLoss, SGD lr 0.01, inputs uniform in [0, 1), uniform random
+labels, batches drawn in a fixed shuffled order (an index_select per step).
+
+Prints one line per case: `<name> <samples/s>` (and `--json` prints JSON).
+Exits with status 3 and a message on stderr when torch is not importable.
+"""
+import argparse
+import json
+import sys
+import time
+
+try:
+    import torch
+    from torch import nn
+except ImportError as e:  # pragma: no cover - depends on the machine
+    print(f"pytorch_mlp.py: PyTorch is not available ({e}); install python3-torch", file=sys.stderr)
+    sys.exit(3)
+
+CASES = [
+    # name, inputs, hidden, depth, classes, batch, examples
+    ("train/mlp_64-100x10-10_sigmoid/batch:32", 64, 100, 10, 10, 32, 2048),
+    ("train/mlp_784-1024x4-10_sigmoid/batch:256", 784, 1024, 4, 10, 256, 4096),
+]
+
+
+def make_model(inputs, hidden, depth, classes):
+    layers = []
+    width = inputs
+    for _ in range(depth):
+        linear = nn.Linear(width, hidden)
+        # LeCun normal N(0, 1/fan_in), zero bias, as gradlab's lecun_normal.
+        nn.init.normal_(linear.weight, 0.0, (1.0 / width) ** 0.5)
+        nn.init.zeros_(linear.bias)
+        layers += [linear, nn.Sigmoid()]
+        width = hidden
+    out = nn.Linear(width, classes)
+    nn.init.normal_(out.weight, 0.0, (1.0 / width) ** 0.5)
+    nn.init.zeros_(out.bias)
+    layers.append(out)
+    return nn.Sequential(*layers)
+
+
+def run_case(name, inputs, hidden, depth, classes, batch, examples, min_time):
+    g = torch.Generator().manual_seed(1)
+    x_all = torch.rand(examples, inputs, generator=g)
+    y_all = torch.randint(0, classes, (examples,), generator=g)
+    order = torch.randperm(examples, generator=g)
+    model = make_model(inputs, hidden, depth, classes)
+    loss_fn = nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+    starts = list(range(0, examples - batch + 1, batch))
+    index = [order[s:s + batch].contiguous() for s in starts]
+
+    def step(i):
+        idx = index[i % len(index)]
+        x = x_all.index_select(0, idx)
+        y = y_all.index_select(0, idx)
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(10):  # warm-up
+        step(i)
+    # Repeat rounds of growing length until one lasts min_time seconds.
+    steps = 10
+    while True:
+        t0 = time.perf_counter()
+        for i in range(steps):
+            loss = step(i)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_time:
+            break
+        steps = max(steps * 2, int(steps * min_time / max(elapsed, 1e-6) * 1.2))
+    if not torch.isfinite(loss):
+        raise RuntimeError(f"{name}: the loss is not finite")
+    return steps * batch / elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--min-time", type=float, default=2.0, help="seconds per measured round (default 2)")
+    parser.add_argument("--filter", default="", help="run only cases whose name contains this")
+    parser.add_argument("--json", action="store_true", help="print a JSON object name -> samples/s")
+    args = parser.parse_args()
+
+    torch.set_num_threads(1)
+    torch.set_num_interop_threads(1)
+    results = {}
+    for case in CASES:
+        if args.filter and args.filter not in case[0]:
+            continue
+        results[case[0]] = run_case(*case, min_time=args.min_time)
+        if not args.json:
+            print(f"{case[0]} {results[case[0]]:.1f}", flush=True)
+    if args.json:
+        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "samples_per_second": results}))
+
+
+if __name__ == "__main__":
+    main()
