@@ -5,6 +5,7 @@
 #include <boost/program_options.hpp>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
@@ -214,6 +215,17 @@ void print_layer_table(const EpochRecord& first, const EpochRecord* last) {
   }
 }
 
+// An output file must go to an existing folder and must not be a folder itself.
+void check_output_path(const std::string& option, const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (path.empty()) throw InputError(option, "needs a file name");
+  if (fs::is_directory(path, ec)) throw InputError(option + " " + path, "is a folder; expected a file name");
+  fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw InputError(option + " " + path, "folder '" + parent.string() + "' does not exist");
+}
+
 int train_command(const std::vector<std::string>& args) {
   po::options_description options("gradlab train SPEC [options]");
   options.add_options()("help,h", "show this help")(
@@ -250,6 +262,9 @@ int train_command(const std::vector<std::string>& args) {
 
   auto registry = load_registry(dirs, quiet);
   RunSpec spec = load_run_spec(specs[0], overrides, *registry);
+  // Refuse an output that cannot be written before training, not after it.
+  for (const char* option : {"json", "save-weights"})
+    if (vm.count(option)) check_output_path(std::string("--") + option, vm[option].as<std::string>());
 
   RunOptions run_options;
   if (vm.count("load-weights")) run_options.load_weights = vm["load-weights"].as<std::string>();
@@ -294,6 +309,13 @@ int train_command(const std::vector<std::string>& args) {
 
 }  // namespace
 
+// Errors are one line each (messages may quote user text holding newlines).
+std::string one_line(std::string text) {
+  for (char& c : text)
+    if (c == '\n' || c == '\r') c = ' ';
+  return text;
+}
+
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
@@ -315,13 +337,13 @@ int main(int argc, char** argv) {
                                     (close.empty() ? "" : "; did you mean '" + close.front() + "'?") +
                                     " (see gradlab --help)");
   } catch (const InputError& e) {
-    std::cerr << "gradlab: error: " << e.what() << "\n";
+    std::cerr << "gradlab: error: " << one_line(e.what()) << "\n";
     return exit_usage;
   } catch (const po::error& e) {
-    std::cerr << "gradlab: error: " << e.what() << " (see --help)\n";
+    std::cerr << "gradlab: error: " << one_line(e.what()) << " (see --help)\n";
     return exit_usage;
   } catch (const std::exception& e) {
-    std::cerr << "gradlab: internal error: " << e.what() << "\n";
+    std::cerr << "gradlab: internal error: " << one_line(e.what()) << "\n";
     return exit_failed;
   }
 }

@@ -79,11 +79,12 @@ std::string hex(std::uint32_t v) {
 
 IdxImages read_idx_images(const fs::path& path) {
   auto bytes = read_maybe_gzipped(path);
+  // The magic first: a file of the wrong kind is named as such even when short.
+  if (bytes.size() >= 4 && big_endian_u32(bytes, 0) != 0x00000803)
+    throw InputError(path.string(), "wrong IDX magic " + hex(big_endian_u32(bytes, 0)) +
+                                        ", expected 0x00000803 (unsigned byte images)");
   if (bytes.size() < 16)
     throw InputError(path.string(), "truncated IDX header: " + std::to_string(bytes.size()) + " bytes");
-  auto magic = big_endian_u32(bytes, 0);
-  if (magic != 0x00000803)
-    throw InputError(path.string(), "wrong IDX magic " + hex(magic) + ", expected 0x00000803 (unsigned byte images)");
   IdxImages images;
   images.count = big_endian_u32(bytes, 4);
   images.rows = big_endian_u32(bytes, 8);
@@ -108,11 +109,12 @@ IdxImages read_idx_images(const fs::path& path) {
 
 std::vector<std::int32_t> read_idx_labels(const fs::path& path) {
   auto bytes = read_maybe_gzipped(path);
+  // The magic first: a file of the wrong kind is named as such even when short.
+  if (bytes.size() >= 4 && big_endian_u32(bytes, 0) != 0x00000801)
+    throw InputError(path.string(), "wrong IDX magic " + hex(big_endian_u32(bytes, 0)) +
+                                        ", expected 0x00000801 (unsigned byte labels)");
   if (bytes.size() < 8)
     throw InputError(path.string(), "truncated IDX header: " + std::to_string(bytes.size()) + " bytes");
-  auto magic = big_endian_u32(bytes, 0);
-  if (magic != 0x00000801)
-    throw InputError(path.string(), "wrong IDX magic " + hex(magic) + ", expected 0x00000801 (unsigned byte labels)");
   std::size_t count = big_endian_u32(bytes, 4);
   if (bytes.size() - 8 < count)
     throw InputError(path.string(), "truncated IDX file: header promises " + std::to_string(count) +

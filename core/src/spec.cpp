@@ -269,13 +269,20 @@ Params validate_params(const std::string& what, const Schema& schema, const YAML
       auto bad = [&](const std::string& expected) {
         return InputError(where(v), "'" + key + "' of " + what + " must be " + expected + ", got " + node_kind(v));
       };
-      if (!v.IsScalar()) throw bad(std::string("a ") + to_string(spec->type));
+      const std::string expected = spec->type == ParamType::integer ? "an integer"
+                                   : spec->type == ParamType::real  ? "a number"
+                                                                    : std::string("a ") + to_string(spec->type);
+      if (!v.IsScalar()) throw bad(expected);
       ParamValue value;
       try {
         switch (spec->type) {
           case ParamType::boolean: value = v.as<bool>(); break;
           case ParamType::integer: value = v.as<std::int64_t>(); break;
-          case ParamType::real: value = v.as<double>(); break;
+          case ParamType::real:
+            value = v.as<double>();
+            // yaml-cpp reads .inf/.nan as numbers; no parameter means them.
+            if (!std::isfinite(std::get<double>(value))) throw bad("a finite number");
+            break;
           case ParamType::string: value = v.as<std::string>(); break;
           case ParamType::choice: {
             auto s = v.as<std::string>();
@@ -291,7 +298,7 @@ Params validate_params(const std::string& what, const Schema& schema, const YAML
           }
         }
       } catch (const YAML::Exception&) {
-        throw bad(spec->type == ParamType::integer ? "an integer" : std::string("a ") + to_string(spec->type));
+        throw bad(expected);
       }
       if (spec->type == ParamType::integer || spec->type == ParamType::real) {
         double x = spec->type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value))
@@ -380,6 +387,9 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
 
 RunSpec load_run_spec(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                       const Registry& registry) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw InputError(file.string(), "is a folder; expected a run spec file (YAML or JSON)");
   std::ifstream in(file, std::ios::binary);
   if (!in) throw InputError(file.string(), "cannot read the run spec (no such file, or not readable)");
   std::stringstream text;
