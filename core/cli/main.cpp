@@ -41,10 +41,12 @@ const char* main_help =
 std::vector<std::filesystem::path> to_paths(const std::vector<std::string>& dirs) { return {dirs.begin(), dirs.end()}; }
 
 // Loads plugins; problems go to stderr as warnings, the good plugins load.
-std::unique_ptr<Registry> load_registry(const std::vector<std::string>& plugin_dirs, bool quiet) {
+// Shown under --quiet too: it only silences progress, and a skipped plugin can
+// change what a spec means.
+std::unique_ptr<Registry> load_registry(const std::vector<std::string>& plugin_dirs) {
   auto registry = std::make_unique<Registry>();
   for (const auto& problem : registry->load_standard(to_paths(plugin_dirs)))
-    if (!quiet) std::cerr << "gradlab: warning: plugin " << problem.path << ": " << problem.message << "\n";
+    std::cerr << "gradlab: warning: plugin " << problem.path << ": " << problem.message << "\n";
   return registry;
 }
 
@@ -260,7 +262,7 @@ int train_command(const std::vector<std::string>& args) {
   auto overrides = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   const bool quiet = vm.count("quiet") != 0;
 
-  auto registry = load_registry(dirs, quiet);
+  auto registry = load_registry(dirs);
   RunSpec spec = load_run_spec(specs[0], overrides, *registry);
   // Refuse an output that cannot be written before training, not after it.
   for (const char* option : {"json", "save-weights"})
