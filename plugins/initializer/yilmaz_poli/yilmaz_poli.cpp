@@ -38,7 +38,8 @@ class YilmazPoli final : public Initializer {
 void register_yilmaz_poli(Registrar& r) {
   r.add_initializer(
       {"yilmaz_poli",
-       "W ~ N(max(-1, -8/fan_in), std^2) for logistic nets (Yilmaz & Poli 2022, Neural Networks 153)",
+       "W ~ N(max(-1, -8/fan_in), std^2), std 0.1 by default (not checked against the paper), for logistic "
+       "nets (Yilmaz & Poli 2022, Neural Networks 153)",
        {ParamSpec::real("std", 0.1)
             .positive()
             .describe("standard deviation around the negative mean; 0.1 as attributed to the paper by a public "
