@@ -1,0 +1,399 @@
+// The layer conformance suite: every layer registered by the bundled plugins is
+// run through the same checks, using the example configurations in kExamples.
+// A registered layer without an example fails EveryRegisteredLayerHasAnExample,
+// so a new layer plugin must add its configurations here.
+//
+// For each example:
+//  (a) shapes: configure() returns the expected output shape; param_count and
+//      buffer_count equal the sizes of the tensors, which have unique names and
+//      tile their blocks without overlap;
+//  (b) gradients: input gradient and every parameter tensor against central
+//      finite differences (layer_harness.hpp), in train mode and in eval mode
+//      (after running statistics have moved, for layers that keep them);
+//  (c) determinism: two instances with the same seed and initializer give
+//      bit-identical parameters, buffers and outputs;
+//  (d) backward accumulates parameter gradients (two calls double them),
+//      overwrites the input gradient, and uses the latest forward only;
+//  (e) a forward with update_statistics = false changes no buffer, in either
+//      mode.
+// Then batch_norm-specific checks: hand-computed values on a tiny batch,
+// eval mode using the running statistics, and the unbiased running variance.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <set>
+
+#include "conformance/layer_harness.hpp"
+
+using namespace gradlab;
+using namespace gradlab::test;
+
+namespace {
+
+struct LayerExample {
+  std::string label;        // test name suffix
+  std::string layer;        // the registered layer name it exercises
+  std::string yaml;         // the layer's spec node
+  Shape input;              // per-example input shape
+  Shape output;             // expected output shape
+  bool avoid_kink = false;  // keep inputs away from 0 (rectifiers are not differentiable there)
+};
+
+void PrintTo(const LayerExample& e, std::ostream* os) { *os << e.label << " " << e.yaml; }
+
+// One or more configurations per registered layer name. Add yours here.
+const std::vector<LayerExample>& examples() {
+  static const std::vector<LayerExample> table{
+      {"dense", "dense", "{type: dense, units: 3}", {4, 1}, {3, 1}},
+      {"dense_no_bias", "dense", "{type: dense, units: 5, bias: false}", {3, 1}, {5, 1}},
+      {"dense_steps", "dense", "{type: dense, units: 2}", {3, 2}, {2, 2}},
+      {"sigmoid", "sigmoid", "{type: sigmoid}", {5, 1}, {5, 1}},
+      {"tanh", "tanh", "{type: tanh}", {5, 1}, {5, 1}},
+      {"tanh_steps", "tanh", "{type: tanh}", {3, 3}, {3, 3}},
+      {"relu", "relu", "{type: relu}", {5, 1}, {5, 1}, true},
+      {"leaky_relu", "leaky_relu", "{type: leaky_relu}", {5, 1}, {5, 1}, true},
+      {"leaky_relu_slope", "leaky_relu", "{type: leaky_relu, negative_slope: 0.3}", {4, 2}, {4, 2}, true},
+      {"batch_norm", "batch_norm", "{type: batch_norm}", {4, 1}, {4, 1}},
+      {"batch_norm_steps", "batch_norm", "{type: batch_norm, momentum: 0.3, eps: 0.001}", {3, 2}, {3, 2}},
+      {"batch_norm_no_affine", "batch_norm", "{type: batch_norm, affine: false}", {4, 1}, {4, 1}},
+      {"residual", "residual", "{type: residual, layers: [{type: dense, units: 4}, {type: tanh}]}", {4, 1}, {4, 1}},
+      {"residual_learn_scale",
+       "residual",
+       "{type: residual, scale: 0.5, learn_scale: true, layers: [{type: dense, units: 3}, {type: tanh}, "
+       "{type: dense, units: 4}]}",
+       {4, 1},
+       {4, 1}},
+      {"residual_batch_norm",
+       "residual",
+       "{type: residual, scale: 0.7, layers: [{type: dense, units: 3, init: {name: lecun_normal}}, "
+       "{type: batch_norm}]}",
+       {3, 1},
+       {3, 1}},
+      {"residual_nested",
+       "residual",
+       "{type: residual, layers: [{type: residual, layers: [{type: dense, units: 3}, {type: tanh}]}, "
+       "{type: dense, units: 3}]}",
+       {3, 1},
+       {3, 1}},
+  };
+  return table;
+}
+
+constexpr Index kBatch = 5;
+constexpr std::uint64_t kSeed = 42;
+
+Index tensor_size(const TensorInfo& t) {
+  Index n = 1;
+  for (auto d : t.shape) n *= d;
+  return n;
+}
+
+// Names unique, each tensor inside [0, count), no two overlapping, all covered.
+void expect_tiling(const std::vector<TensorInfo>& tensors, Index count, const std::string& what) {
+  std::set<std::string> names;
+  std::vector<int> cover(static_cast<std::size_t>(count), 0);
+  Index total = 0;
+  for (const auto& t : tensors) {
+    EXPECT_TRUE(names.insert(t.name).second) << what << " tensor name '" << t.name << "' appears twice";
+    EXPECT_FALSE(t.name.empty()) << what << " tensor without a name";
+    const Index n = tensor_size(t);
+    total += n;
+    ASSERT_GE(t.offset, 0) << t.name;
+    ASSERT_LE(t.offset + n, count) << what << " tensor '" << t.name << "' runs past the block";
+    for (Index k = t.offset; k < t.offset + n; ++k) cover[static_cast<std::size_t>(k)]++;
+  }
+  EXPECT_EQ(total, count) << what << " count differs from the sum of its tensors' sizes";
+  for (Index k = 0; k < count; ++k) EXPECT_EQ(cover[static_cast<std::size_t>(k)], 1) << what << " scalar " << k;
+}
+
+bool same_bits(const Matrix& a, const Matrix& b) {
+  return a.rows() == b.rows() && a.cols() == b.cols() &&
+         (a.size() == 0 || std::memcmp(a.data(), b.data(), sizeof(Scalar) * std::size_t(a.size())) == 0);
+}
+bool same_bits(const Vector& a, const Vector& b) {
+  return a.size() == b.size() &&
+         (a.size() == 0 || std::memcmp(a.data(), b.data(), sizeof(Scalar) * std::size_t(a.size())) == 0);
+}
+
+class LayerConformance : public ::testing::TestWithParam<LayerExample> {
+ protected:
+  void SetUp() override {
+    if (!bundled_registry().find(ComponentKind::layer, GetParam().layer))
+      GTEST_SKIP() << "layer '" << GetParam().layer << "' is not built";
+  }
+  LayerRig rig(std::uint64_t seed = kSeed) const {
+    return LayerRig(build_layer(bundled_registry(), GetParam().yaml), GetParam().input, kBatch, seed);
+  }
+  Matrix input(Rng& rng) const {
+    const auto& ex = GetParam();
+    Matrix x = random_matrix(ex.input.features, ex.input.steps * kBatch, rng, -1.5, 1.5);
+    if (ex.avoid_kink) push_away_from_zero(x, Scalar(0.1));
+    return x;
+  }
+  Matrix output_weights(Rng& rng) const {
+    const auto& ex = GetParam();
+    return random_matrix(ex.output.features, ex.output.steps * kBatch, rng);
+  }
+  // Moves parameters off their initial values (batch-norm gamma 1, beta 0,
+  // alpha = scale) so that the check sees generic values, and moves the
+  // running statistics with a few training batches.
+  void perturb(LayerRig& r, Rng& rng) const {
+    for (Index k = 0; k < r.params.size(); ++k)
+      r.params[k] += static_cast<Scalar>(std::uniform_real_distribution<double>(-0.3, 0.3)(rng));
+    for (int i = 0; i < 3; ++i) {
+      Matrix x = input(rng);
+      x = (x.array() * Scalar(1.5) + Scalar(0.4)).matrix();
+      r.forward(x, Mode::train, true);
+    }
+  }
+};
+
+TEST_P(LayerConformance, ShapesAndTensors) {
+  const auto& ex = GetParam();
+  auto built = build_layer(bundled_registry(), ex.yaml);
+  const Shape out = built.layer->configure(ex.input);
+  EXPECT_EQ(out.features, ex.output.features);
+  EXPECT_EQ(out.steps, ex.output.steps);
+  expect_tiling(built.layer->tensors(), built.layer->param_count(), "parameter");
+  expect_tiling(built.layer->buffer_tensors(), built.layer->buffer_count(), "buffer");
+  // Parameter and buffer names together must be unique: they share one state_dict.
+  std::set<std::string> all;
+  for (const auto& t : built.layer->tensors()) all.insert(t.name);
+  for (const auto& t : built.layer->buffer_tensors())
+    EXPECT_TRUE(all.insert(t.name).second) << "buffer '" << t.name << "' has a parameter's name";
+}
+
+TEST_P(LayerConformance, GradientsMatchFiniteDifferences) {
+  Rng rng(7);
+  LayerRig r = rig();
+  perturb(r, rng);
+  for (Mode mode : {Mode::train, Mode::eval}) {
+    SCOPED_TRACE(mode == Mode::train ? "train mode" : "eval mode");
+    const Matrix x = input(rng);
+    const Matrix w = output_weights(rng);
+    const Vector buffers_before = r.buffers;
+    const auto check = check_gradients(r, x, w, mode);
+    if (std::getenv("GRADLAB_SHOW_GRADCHECK")) std::cout << GetParam().label << ":\n" << check.report();
+    EXPECT_TRUE(check.ok()) << GetParam().label << " gradient mismatch (tolerance " << check.tolerance << "):\n"
+                            << check.report();
+    EXPECT_TRUE(same_bits(r.buffers, buffers_before)) << "the gradient check changed buffers";
+  }
+}
+
+TEST_P(LayerConformance, SameSeedGivesIdenticalResults) {
+  LayerRig a = rig(kSeed), b = rig(kSeed);
+  EXPECT_TRUE(same_bits(a.params, b.params));
+  EXPECT_TRUE(same_bits(a.buffers, b.buffers));
+  Rng rng(3);
+  const Matrix x = input(rng);
+  EXPECT_TRUE(same_bits(a.forward(x, Mode::train, true), b.forward(x, Mode::train, true)));
+  EXPECT_TRUE(same_bits(a.buffers, b.buffers));
+  const Matrix ya = a.forward(x, Mode::eval), yb = b.forward(x, Mode::eval);
+  EXPECT_TRUE(same_bits(ya, yb));
+  EXPECT_TRUE(ya.allFinite());
+}
+
+TEST_P(LayerConformance, BackwardAccumulatesAndUsesTheLatestForward) {
+  Rng rng(11);
+  LayerRig a = rig(), b = rig();
+  const Matrix x1 = input(rng), x2 = input(rng);
+  const Matrix w = output_weights(rng);
+  for (Mode mode : {Mode::train, Mode::eval}) {
+    SCOPED_TRACE(mode == Mode::train ? "train mode" : "eval mode");
+    // a: forward on another batch first, then forward/backward on x2.
+    a.grads.setZero();
+    a.forward(x1, mode);
+    const Matrix ya = a.forward(x2, mode);
+    const Matrix gin1 = a.backward(x2, ya, w, mode);
+    const Vector g1 = a.grads;
+    EXPECT_TRUE(gin1.allFinite()) << "backward left input-gradient entries unwritten";
+    // b: a fresh instance, only x2. Same numbers: nothing stale was read.
+    b.grads.setZero();
+    const Matrix yb = b.forward(x2, mode);
+    const Matrix ginb = b.backward(x2, yb, w, mode);
+    EXPECT_TRUE(same_bits(ya, yb));
+    EXPECT_TRUE(same_bits(gin1, ginb));
+    EXPECT_TRUE(same_bits(a.grads, b.grads));
+    // A second backward adds the same gradient again; grad_in is overwritten.
+    const Matrix gin2 = a.backward(x2, ya, w, mode);
+    EXPECT_TRUE(same_bits(gin1, gin2)) << "the input gradient must be written, not accumulated";
+    const double scale = g1.size() ? std::max<double>(1e-6, g1.cwiseAbs().maxCoeff()) : 1.0;
+    for (Index k = 0; k < g1.size(); ++k)
+      ASSERT_NEAR(a.grads[k], 2 * g1[k], 1e-5 * scale) << "parameter gradient " << k << " not accumulated";
+    if (g1.size() > 0) {
+      EXPECT_GT(g1.cwiseAbs().maxCoeff(), 0) << "a parameterised layer produced an all-zero gradient";
+    }
+  }
+}
+
+TEST_P(LayerConformance, ForwardWithoutUpdateLeavesBuffers) {
+  Rng rng(5);
+  LayerRig r = rig();
+  perturb(r, rng);
+  const Vector before = r.buffers;
+  const Matrix x = input(rng);
+  r.forward(x, Mode::train, false);
+  EXPECT_TRUE(same_bits(r.buffers, before)) << "train-mode forward with update_statistics=false changed buffers";
+  r.forward(x, Mode::eval, false);
+  r.forward(x, Mode::eval, true);  // eval never updates statistics
+  EXPECT_TRUE(same_bits(r.buffers, before)) << "eval-mode forward changed buffers";
+}
+
+TEST_P(LayerConformance, SaturationIsAFraction) {
+  Rng rng(9);
+  LayerRig r = rig();
+  const Matrix x = input(rng);
+  const Matrix y = r.forward(x, Mode::train);
+  const double s =
+      r.layer->saturation(ConstMatrixMap(x.data(), x.rows(), x.cols()), ConstMatrixMap(y.data(), y.rows(), y.cols()));
+  EXPECT_GE(s, 0.0);
+  EXPECT_LE(s, 1.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Bundled, LayerConformance, ::testing::ValuesIn(examples()),
+                         [](const ::testing::TestParamInfo<LayerExample>& info) { return info.param.label; });
+
+TEST(LayerConformanceTable, EveryRegisteredLayerHasAnExample) {
+  std::set<std::string> covered;
+  for (const auto& ex : examples()) covered.insert(ex.layer);
+  const auto entries = bundled_registry().entries(ComponentKind::layer);
+  ASSERT_FALSE(entries.empty());
+  for (const auto* entry : entries)
+    EXPECT_TRUE(covered.count(entry->info.name))
+        << "layer '" << entry->info.name
+        << "' is registered but has no example in tests/conformance/layer_conformance_test.cpp; add one";
+  // And each example's layer name really is what the example builds.
+  for (const auto& ex : examples()) {
+    if (!bundled_registry().find(ComponentKind::layer, ex.layer)) continue;
+    EXPECT_EQ(YAML::Load(ex.yaml)["type"].as<std::string>(), ex.layer) << ex.label;
+  }
+}
+
+TEST(LayerConformanceTable, CheckerCatchesAWrongGradient) {
+  Registry registry;
+  const auto problems = registry.load_directory(test_plugin_dir("wrong_gradient_layer"));
+  ASSERT_TRUE(problems.empty()) << problems.front().path << ": " << problems.front().message;
+  ASSERT_NE(registry.find(ComponentKind::layer, "wrong_gradient_tanh"), nullptr);
+  Rng rng(1);
+  const Matrix x = random_matrix(5, kBatch, rng, -1.5, 1.5);
+  const Matrix w = random_matrix(5, kBatch, rng);
+  LayerRig wrong(build_layer(registry, bundled_registry(), YAML::Load("{type: wrong_gradient_tanh}")), {5, 1}, kBatch,
+                 1);
+  const auto bad = check_gradients(wrong, x, w, Mode::train);
+  EXPECT_FALSE(bad.ok()) << "a 3% gradient error went unnoticed:\n" << bad.report();
+  // The same check passes the correct tanh on the same data.
+  LayerRig right(build_layer(bundled_registry(), "{type: tanh}"), {5, 1}, kBatch, 1);
+  const auto good = check_gradients(right, x, w, Mode::train);
+  EXPECT_TRUE(good.ok()) << good.report();
+}
+
+// ---- batch_norm specifics ----
+
+LayerRig batch_norm_rig(const std::string& yaml, Index features, Index batch) {
+  return LayerRig(build_layer(bundled_registry(), yaml), {features, 1}, batch, 1);
+}
+
+TEST(BatchNormConformance, HandComputedTinyBatch) {
+  // Two features, three examples. Feature 0: 1, 2, 6 -> mean 3, biased var
+  // (4 + 1 + 9) / 3 = 14/3, unbiased 7. Feature 1: constant 5 -> var 0.
+  LayerRig r = batch_norm_rig("{type: batch_norm, momentum: 0.5, eps: 0.01}", 2, 3);
+  r.params << 2, -1, 0.5, 0.25;  // weight (gamma) = [2, -1], bias (beta) = [0.5, 0.25]
+  Matrix x(2, 3);
+  x << 1, 2, 6, 5, 5, 5;
+  const Matrix y = r.forward(x, Mode::train, true);
+  const double s0 = std::sqrt(14.0 / 3.0 + 0.01);
+  const double expect0[3] = {2 * (1 - 3) / s0 + 0.5, 2 * (2 - 3) / s0 + 0.5, 2 * (6 - 3) / s0 + 0.5};
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(y(0, c), expect0[c], 1e-5);
+    EXPECT_NEAR(y(1, c), 0.25, 1e-6);  // (5 - 5) / sqrt(0 + eps) * -1 + 0.25
+  }
+  // Running stats: 0.5 * [0, 0] + 0.5 * [3, 5]; 0.5 * [1, 1] + 0.5 * [7, 0] (unbiased).
+  EXPECT_NEAR(r.buffers[0], 1.5, 1e-6);
+  EXPECT_NEAR(r.buffers[1], 2.5, 1e-6);
+  EXPECT_NEAR(r.buffers[2], 4.0, 1e-5);
+  EXPECT_NEAR(r.buffers[3], 0.5, 1e-6);
+  EXPECT_EQ(r.buffers[4], 1.0f);  // num_batches_tracked
+  // Backward for grad_out = ones on feature 0: d(sum y0)/dx = 0 (shift
+  // invariance), d/dgamma0 = sum(xhat0) = 0, d/dbeta0 = 3.
+  Matrix g(2, 3);
+  g << 1, 1, 1, 0, 1, 0;
+  r.grads.setZero();
+  const Matrix gin = r.backward(x, y, g, Mode::train);
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(gin(0, c), 0.0, 1e-5);
+  EXPECT_NEAR(r.grads[0], 0.0, 1e-5);  // d/dgamma0
+  EXPECT_NEAR(r.grads[2], 3.0, 1e-6);  // d/dbeta0
+  EXPECT_NEAR(r.grads[3], 1.0, 1e-6);  // d/dbeta1
+  // Feature 1 has xhat = 0: dgamma1 = 0, and dx = gamma/sigma * (g - mean(g)).
+  EXPECT_NEAR(r.grads[1], 0.0, 1e-6);
+  const double k = -1.0 / std::sqrt(0.01);
+  EXPECT_NEAR(gin(1, 0), k * (0 - 1.0 / 3), 1e-4);
+  EXPECT_NEAR(gin(1, 1), k * (1 - 1.0 / 3), 1e-4);
+
+  // Eval mode: (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
+  const Matrix ye = r.forward(x, Mode::eval);
+  for (int c = 0; c < 3; ++c) {
+    EXPECT_NEAR(ye(0, c), (x(0, c) - 1.5) / std::sqrt(4.0 + 0.01) * 2 + 0.5, 1e-5);
+    EXPECT_NEAR(ye(1, c), (x(1, c) - 2.5) / std::sqrt(0.5 + 0.01) * -1 + 0.25, 1e-5);
+  }
+  // Eval backward is the affine map gamma / sqrt(running_var + eps).
+  const Matrix gine = r.backward(x, ye, g, Mode::eval);
+  EXPECT_NEAR(gine(0, 0), 2 / std::sqrt(4.01), 1e-5);
+  EXPECT_NEAR(gine(1, 1), -1 / std::sqrt(0.51), 1e-5);
+}
+
+TEST(BatchNormConformance, EvalUsesRunningStatisticsAndTrainDoesNot) {
+  LayerRig r = batch_norm_rig("{type: batch_norm}", 3, 8);
+  Rng rng(4);
+  // Data with mean ~2 and std ~3 per feature.
+  Matrix x = random_matrix(3, 8, rng);
+  x = (x.array() * Scalar(5) + Scalar(2)).matrix();
+  // Before any update the running stats are (0, 1): eval output ~ x / sqrt(1 + eps).
+  const Matrix y0 = r.forward(x, Mode::eval);
+  EXPECT_TRUE(y0.isApprox(x / std::sqrt(1.0f + 1e-5f), 1e-5f));
+  // Train output is normalised with the batch's own statistics: mean 0, biased var ~1.
+  const Matrix yt = r.forward(x, Mode::train, false);
+  for (Index f = 0; f < 3; ++f) {
+    EXPECT_NEAR(yt.row(f).mean(), 0.0, 1e-5);
+    EXPECT_NEAR(yt.row(f).squaredNorm() / 8, 1.0, 1e-3);
+  }
+  EXPECT_EQ(r.buffers[6], 0.0f) << "a forward without update counted a batch";
+  // Many updates on the same batch: running mean -> batch mean, running var -> unbiased var.
+  for (int i = 0; i < 200; ++i) r.forward(x, Mode::train, true);
+  EXPECT_EQ(r.buffers[6], 200.0f);
+  for (Index f = 0; f < 3; ++f) {
+    const double mean = x.row(f).cast<double>().mean();
+    const double ss = (x.row(f).cast<double>().array() - mean).square().sum();
+    EXPECT_NEAR(r.buffers[f], mean, 1e-4);
+    EXPECT_NEAR(r.buffers[3 + f], ss / 7, 1e-3 * ss / 7);
+  }
+  // Now eval normalises with the running (unbiased) variance: slightly less than train's.
+  const Matrix ye = r.forward(x, Mode::eval);
+  for (Index f = 0; f < 3; ++f) {
+    const double ratio = std::sqrt(7.0 / 8.0);
+    for (Index c = 0; c < 8; ++c) EXPECT_NEAR(ye(f, c), yt(f, c) * ratio, 1e-3);
+  }
+}
+
+TEST(BatchNormConformance, TensorNamesMatchTorch) {
+  auto built = build_layer(bundled_registry(), "{type: batch_norm}");
+  built.layer->configure({6, 1});
+  const auto t = built.layer->tensors();
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].name, "weight");
+  EXPECT_EQ(t[1].name, "bias");
+  EXPECT_EQ(t[1].shape, std::vector<Index>{6});
+  const auto b = built.layer->buffer_tensors();
+  ASSERT_EQ(b.size(), 3u);
+  EXPECT_EQ(b[0].name, "running_mean");
+  EXPECT_EQ(b[1].name, "running_var");
+  EXPECT_EQ(b[2].name, "num_batches_tracked");
+  EXPECT_TRUE(b[2].shape.empty());
+  auto plain = build_layer(bundled_registry(), "{type: batch_norm, affine: false}");
+  plain.layer->configure({6, 1});
+  EXPECT_EQ(plain.layer->param_count(), 0);
+  EXPECT_TRUE(plain.layer->tensors().empty());
+}
+
+}  // namespace
