@@ -1,7 +1,7 @@
-// gradlab_bench: training throughput of the real training path (Network::gather,
-// Network::loss_and_gradient, Optimizer::step) on synthetic data, in samples per
-// second on one thread. bench/pytorch_mlp.py runs the same loops in PyTorch;
-// bench/compare_pytorch.sh prints them side by side.
+// gradlab_bench: training throughput of the real training path (train_step:
+// Network::gather, Network::loss_and_gradient, Optimizer::step) on synthetic
+// data, in samples per second on one thread. bench/pytorch_mlp.py runs the same
+// loops in PyTorch; bench/compare_pytorch.sh prints them side by side.
 //
 // Cases (the same in pytorch_mlp.py):
 //   mlp_64-100x10-10_sigmoid/batch:32   64 inputs, 10 hidden dense+sigmoid layers of 100, 10 classes
@@ -87,17 +87,13 @@ void train_steps(benchmark::State& state, const Registry* registry, Case c) {
   std::vector<std::int64_t> order(static_cast<std::size_t>(c.examples));
   std::iota(order.begin(), order.end(), 0);
   std::shuffle(order.begin(), order.end(), rng);
-  VectorMap params = network->parameters();
-  ConstVectorMap grads(network->gradients().data(), network->param_count());
-
   Index first = 0;
   std::int64_t iteration = 0;
   double loss = 0.0;
   for (auto _ : state) {
     if (first + c.batch > c.examples) first = 0;
-    BatchView batch = network->gather(data->train, order.data() + first, c.batch);
-    loss = network->loss_and_gradient(batch);
-    optimizer->step(params, grads, StepInfo{++iteration, loss});
+    // The training loop's own step: gather, loss_and_gradient, optimizer step.
+    loss = train_step(*network, *optimizer, data->train, order.data() + first, c.batch, ++iteration);
     first += c.batch;
   }
   benchmark::DoNotOptimize(loss);

@@ -217,6 +217,21 @@ nlohmann::json to_json(const RunSummary& s) {
   return out;
 }
 
+double train_step(Network& network, Optimizer& optimizer, const Split& split, const std::int64_t* order, Index count,
+                  std::int64_t iteration, double clip_value, double clip_norm) {
+  BatchView batch = network.gather(split, order, count);
+  const double loss = network.loss_and_gradient(batch);
+  if (!std::isfinite(loss)) return loss;
+  VectorMap grads = network.gradients();
+  if (clip_value > 0) grads = grads.cwiseMax(Scalar(-clip_value)).cwiseMin(Scalar(clip_value));
+  if (clip_norm > 0) {
+    const double norm = std::sqrt(grads.cast<double>().squaredNorm());
+    if (norm > clip_norm) grads *= static_cast<Scalar>(clip_norm / norm);
+  }
+  optimizer.step(network.parameters(), ConstVectorMap(grads.data(), grads.size()), StepInfo{iteration, loss});
+  return loss;
+}
+
 RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
   using clock = std::chrono::steady_clock;
   auto data = options.dataset ? options.dataset : load_dataset(spec, registry);
@@ -291,8 +306,6 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
   std::vector<std::int64_t> order(static_cast<std::size_t>(data->train.examples));
   std::iota(order.begin(), order.end(), 0);
   optimizer->reset(network->param_count());
-  VectorMap params = network->parameters();
-  VectorMap grads = network->gradients();
   std::int64_t iteration = 0;
   const std::int64_t epochs = spec.training.epochs;
   for (std::int64_t epoch = 1; epoch <= epochs && summary.status == RunStatus::ok; ++epoch) {
@@ -305,19 +318,14 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
     const Index n = data->train.examples;
     for (Index first = 0; first < n; first += batch_size) {
       const Index count = std::min(batch_size, n - first);
-      BatchView batch = network->gather(data->train, order.data() + first, count);
-      const double loss = network->loss_and_gradient(batch);
+      const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count, iteration + 1,
+                                     spec.clip_value, spec.clip_norm);
       if (!std::isfinite(loss)) {
         diverge(epoch, "the training loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
                            std::to_string(iteration + 1));
         break;
       }
-      if (spec.clip_value > 0) grads = grads.cwiseMax(Scalar(-spec.clip_value)).cwiseMin(Scalar(spec.clip_value));
-      if (spec.clip_norm > 0) {
-        const double norm = std::sqrt(grads.cast<double>().squaredNorm());
-        if (norm > spec.clip_norm) grads *= static_cast<Scalar>(spec.clip_norm / norm);
-      }
-      optimizer->step(params, ConstVectorMap(grads.data(), grads.size()), StepInfo{++iteration, loss});
+      ++iteration;
     }
     if (summary.status != RunStatus::ok) break;
     if (!all_finite(network->parameters())) {

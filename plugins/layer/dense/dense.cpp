@@ -1,6 +1,7 @@
 // dense: fully connected layer y = W x + b (Rosenblatt 1958; Rumelhart, Hinton &
 // Williams 1986 for its training by backpropagation). W is [units, in], row-major
 // as in PyTorch's nn.Linear, so weights files load into torch unchanged.
+#include <gradlab/gemm.hpp>
 #include <gradlab/sdk.hpp>
 
 namespace {
@@ -29,18 +30,32 @@ class Dense final : public Layer {
     init.fill(W(), rng);
     if (use_bias_) b().setZero();
   }
-  void reserve(Index) override {}
+  // The three products' packing buffers, sized once here, so that forward and
+  // backward allocate nothing whatever the CPU's cache sizes (gradlab/gemm.hpp).
+  void reserve(Index max_batch) override {
+    gemm_.reserve(units_, max_batch, inputs_);  // out = W in
+    gemm_.reserve(units_, inputs_, max_batch);  // gW += g in^T
+    gemm_.reserve(inputs_, max_batch, units_);  // grad_in = W^T g
+  }
 
   void forward(ConstMatrixMap in, MatrixMap out, const ForwardContext&) override {
-    out.noalias() = W() * in;
-    if (use_bias_) out.colwise() += b();
+    // The bias is the GEMM's starting value: one pass over `out` instead of a
+    // zeroing pass and a bias pass.
+    if (use_bias_)
+      out.colwise() = b();
+    else
+      out.setZero();
+    gemm_.add_product(out, gemm_operand(W()), gemm_operand(in));
   }
   void backward(ConstMatrixMap in, ConstMatrixMap, ConstMatrixMap grad_out, MatrixMap* grad_in,
                 const ForwardContext&) override {
     RowMatrixMap gW(grad_, units_, inputs_);
-    gW.noalias() += grad_out * in.transpose();
+    gemm_.add_product(gW, gemm_operand(grad_out), gemm_operand(in).t());
     if (use_bias_) VectorMap(grad_ + units_ * inputs_, units_) += grad_out.rowwise().sum();
-    if (grad_in) grad_in->noalias() = W().transpose() * grad_out;
+    if (grad_in) {
+      grad_in->setZero();
+      gemm_.add_product(*grad_in, gemm_operand(W()).t(), gemm_operand(grad_out));
+    }
   }
 
  private:
@@ -52,6 +67,7 @@ class Dense final : public Layer {
   Index inputs_ = 0;
   Scalar* weight_ = nullptr;
   Scalar* grad_ = nullptr;
+  GemmWorkspace gemm_;
 };
 
 void register_dense(Registrar& r) {

@@ -78,6 +78,15 @@ std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry&
 // Builds the network for a spec and data set, configured but not initialized.
 std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data);
 
+// One step of the training loop: gathers examples order[0 .. count) of `split`,
+// computes the mean loss and its gradient, clips the gradient (each entry to
+// [-clip_value, clip_value], then the whole to L2 norm clip_norm; 0 = off) and
+// lets the optimizer update the parameters. Returns the batch loss; when it is
+// not finite, nothing is updated. After the first step (network reserved for
+// `count`, optimizer reset) it allocates no memory: tests/allocation_test.cpp.
+double train_step(Network& network, Optimizer& optimizer, const Split& split, const std::int64_t* order, Index count,
+                  std::int64_t iteration, double clip_value = 0.0, double clip_norm = 0.0);
+
 // Writes text to `path` through a temporary file and a rename, so a failed or
 // interrupted write never leaves a partial file behind.
 void write_file_atomically(const std::string& path, const std::string& bytes);

@@ -1,0 +1,491 @@
+// The training step allocates no memory after the first step.
+//
+// This file interposes the C allocator (malloc, calloc, realloc, free,
+// posix_memalign, aligned_alloc, memalign, valloc) and every global operator
+// new/delete for the whole test executable. The replacements forward to glibc's
+// __libc_* entry points and count only while the calling thread has opened an
+// AllocationWindow, so the rest of the suite runs unaffected. Plugins, loaded
+// with dlopen, bind their malloc and operator new to these definitions (the
+// executable exports them), so allocations inside layers and optimizers count.
+//
+// Each case builds a network through the public API (spec -> build_network ->
+// registry initializer and optimizer), runs one warm-up train_step (the step of
+// gradlab's training loop: gather, loss_and_gradient, clipping, optimizer step)
+// and then requires zero allocations and zero frees over the next steps.
+#include <dlfcn.h>
+#include <gtest/gtest.h>
+#include <malloc.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <new>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "gradlab/core/error.hpp"
+#include "gradlab/core/run.hpp"
+#include "test_support.hpp"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__) || defined(__SANITIZE_MEMORY__)
+#define GRADLAB_COUNT_ALLOCATIONS 0  // the sanitizer owns malloc
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
+#define GRADLAB_COUNT_ALLOCATIONS 0
+#endif
+#endif
+#if !defined(GRADLAB_COUNT_ALLOCATIONS) && defined(__GLIBC__)
+#define GRADLAB_COUNT_ALLOCATIONS 1
+#endif
+#ifndef GRADLAB_COUNT_ALLOCATIONS
+#define GRADLAB_COUNT_ALLOCATIONS 0
+#endif
+
+namespace {
+
+// Only the thread that opened a window counts; the counters are atomic because
+// nothing stops a plugin from allocating on another thread.
+thread_local bool counting = false;
+std::atomic<long> allocations{0};
+std::atomic<long> frees{0};
+
+inline void count_allocation() {
+  if (counting) allocations.fetch_add(1, std::memory_order_relaxed);
+}
+inline void count_free(void* p) {
+  if (p && counting) frees.fetch_add(1, std::memory_order_relaxed);
+}
+
+struct AllocationCounts {
+  long allocations = 0;
+  long frees = 0;
+};
+
+// Counts the allocations of this thread from construction to stop().
+class AllocationWindow {
+ public:
+  AllocationWindow() {
+    allocations = 0;
+    frees = 0;
+    counting = true;
+  }
+  ~AllocationWindow() { counting = false; }
+  AllocationWindow(const AllocationWindow&) = delete;
+  AllocationWindow& operator=(const AllocationWindow&) = delete;
+  AllocationCounts stop() {
+    counting = false;
+    return {allocations.load(), frees.load()};
+  }
+};
+
+}  // namespace
+
+#if GRADLAB_COUNT_ALLOCATIONS
+extern "C" {
+void* __libc_malloc(std::size_t size);
+void* __libc_calloc(std::size_t count, std::size_t size);
+void* __libc_realloc(void* p, std::size_t size);
+void __libc_free(void* p);
+void* __libc_memalign(std::size_t alignment, std::size_t size);
+void* __libc_valloc(std::size_t size);
+
+void* malloc(std::size_t size) {
+  count_allocation();
+  return __libc_malloc(size);
+}
+void* calloc(std::size_t count, std::size_t size) {
+  count_allocation();
+  return __libc_calloc(count, size);
+}
+void* realloc(void* p, std::size_t size) {
+  count_allocation();
+  return __libc_realloc(p, size);
+}
+void free(void* p) {
+  count_free(p);
+  __libc_free(p);
+}
+void* memalign(std::size_t alignment, std::size_t size) {
+  count_allocation();
+  return __libc_memalign(alignment, size);
+}
+void* aligned_alloc(std::size_t alignment, std::size_t size) {
+  count_allocation();
+  return __libc_memalign(alignment, size);
+}
+void* valloc(std::size_t size) {
+  count_allocation();
+  return __libc_valloc(size);
+}
+int posix_memalign(void** out, std::size_t alignment, std::size_t size) {
+  if (alignment < sizeof(void*) || (alignment & (alignment - 1)) != 0) return EINVAL;
+  count_allocation();
+  void* p = __libc_memalign(alignment, size);
+  if (!p && size != 0) return ENOMEM;
+  *out = p;
+  return 0;
+}
+}  // extern "C"
+
+namespace {
+void* new_or_throw(std::size_t size) {
+  for (;;) {
+    if (void* p = std::malloc(size ? size : 1)) return p;
+    std::new_handler handler = std::get_new_handler();
+    if (!handler) throw std::bad_alloc();
+    handler();
+  }
+}
+void* aligned_new_or_throw(std::size_t size, std::align_val_t alignment) {
+  for (;;) {
+    void* p = nullptr;
+    if (posix_memalign(&p, std::max(static_cast<std::size_t>(alignment), sizeof(void*)), size ? size : 1) == 0)
+      return p;
+    std::new_handler handler = std::get_new_handler();
+    if (!handler) throw std::bad_alloc();
+    handler();
+  }
+}
+}  // namespace
+
+void* operator new(std::size_t size) { return new_or_throw(size); }
+void* operator new[](std::size_t size) { return new_or_throw(size); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return new_or_throw(size);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return new_or_throw(size);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new(std::size_t size, std::align_val_t a) { return aligned_new_or_throw(size, a); }
+void* operator new[](std::size_t size, std::align_val_t a) { return aligned_new_or_throw(size, a); }
+void* operator new(std::size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
+  try {
+    return aligned_new_or_throw(size, a);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t size, std::align_val_t a, const std::nothrow_t&) noexcept {
+  try {
+    return aligned_new_or_throw(size, a);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+#endif  // GRADLAB_COUNT_ALLOCATIONS
+
+namespace {
+
+using namespace gradlab;
+
+#define REQUIRE_COUNTER() \
+  if (!GRADLAB_COUNT_ALLOCATIONS) GTEST_SKIP() << "allocation counting is off in sanitizer builds"
+
+// The counter must be able to see an allocation, or a zero below means nothing.
+TEST(AllocationCounter, SeesEveryKindOfAllocation) {
+  REQUIRE_COUNTER();
+  std::vector<int> v;
+  {
+    AllocationWindow window;
+    v.push_back(1);  // operator new
+    const auto c = window.stop();
+    EXPECT_EQ(c.allocations, 1);
+    EXPECT_EQ(c.frees, 0);
+  }
+  {
+    AllocationWindow window;
+    v = std::vector<int>();  // operator delete
+    EXPECT_EQ(window.stop().frees, 1);
+  }
+  // Through pointers the optimizer cannot see through, so no call is elided.
+  void* (*volatile c_malloc)(std::size_t) = &std::malloc;
+  void* (*volatile c_calloc)(std::size_t, std::size_t) = &std::calloc;
+  void* (*volatile c_realloc)(void*, std::size_t) = &std::realloc;
+  void (*volatile c_free)(void*) = &std::free;
+  int (*volatile c_posix_memalign)(void**, std::size_t, std::size_t) = &posix_memalign;
+  void* (*volatile c_aligned_alloc)(std::size_t, std::size_t) = &aligned_alloc;
+  void* (*volatile c_memalign)(std::size_t, std::size_t) = &memalign;
+  AllocationWindow window;
+  void* a = c_malloc(10);
+  void* b = c_calloc(3, 8);
+  a = c_realloc(a, 100);
+  void* d = nullptr;
+  ASSERT_EQ(c_posix_memalign(&d, 64, 128), 0);
+  void* e = c_aligned_alloc(64, 128);
+  void* f = c_memalign(64, 128);
+  auto* g = new double[4];
+  auto* h = new (std::align_val_t(128)) float[8];
+  delete[] g;
+  ::operator delete[](h, std::align_val_t(128));
+  for (void* p : {a, b, d, e, f}) c_free(p);
+  const auto counts = window.stop();
+  EXPECT_EQ(counts.allocations, 8);
+  EXPECT_EQ(counts.frees, 7);
+}
+
+// Plugins are dlopen'ed: their calls to malloc and operator new bind to the
+// first definition in the global scope, which must be this executable's.
+TEST(AllocationCounter, PluginsBindToTheCountingAllocator) {
+  REQUIRE_COUNTER();
+  void* (*ours_malloc)(std::size_t) = &malloc;
+  void* (*ours_new)(std::size_t) = &::operator new;
+  void (*ours_delete)(void*) noexcept = &::operator delete;
+  EXPECT_EQ(dlsym(RTLD_DEFAULT, "malloc"), reinterpret_cast<void*>(ours_malloc));
+  EXPECT_EQ(dlsym(RTLD_DEFAULT, "free"), reinterpret_cast<void*>(&free));
+  EXPECT_EQ(dlsym(RTLD_DEFAULT, "_Znwm"), reinterpret_cast<void*>(ours_new));
+  EXPECT_EQ(dlsym(RTLD_DEFAULT, "_ZdlPv"), reinterpret_cast<void*>(ours_delete));
+  // And a plugin's factory (its `new` runs inside gradlab_dense.so) is counted.
+  const auto& registry = test::bundled_registry();
+  auto spec = test::spec_from_yaml("data: {name: digits}\nmodel: {layers: [{type: dense, units: 10}]}\n");
+  AllocationWindow window;
+  auto layer = registry.make_layer("dense", spec.layers[0].layer.params);
+  EXPECT_GE(window.stop().allocations, 1);
+}
+
+struct Case {
+  std::string name;
+  std::string model;  // YAML of model.layers
+  std::string optimizer = "{name: sgd, lr: 0.01}";
+  Index inputs = 64;
+  Index classes = 10;
+  Index batch = 32;
+  Index examples = 100;            // not a multiple of the batch: the last batch of an epoch is smaller
+  std::vector<std::string> needs;  // plugins that must be present, else the case is skipped
+  Task task = Task::classification;
+  double clip_value = 0.0, clip_norm = 0.0;
+  std::vector<std::string> overrides;
+};
+
+std::shared_ptr<Dataset> synthetic(const Case& c) {
+  auto data = std::make_shared<Dataset>();
+  data->name = "synthetic";
+  data->task = c.task;
+  data->input = {c.inputs, 1};
+  data->outputs = c.classes;
+  Rng rng(7);
+  std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+  data->train.examples = c.examples;
+  data->train.inputs.resize(c.inputs, c.examples);
+  for (Index i = 0; i < data->train.inputs.size(); ++i) data->train.inputs.data()[i] = pixel(rng);
+  if (c.task == Task::classification) {
+    std::uniform_int_distribution<int> label(0, static_cast<int>(c.classes) - 1);
+    data->train.labels.resize(static_cast<std::size_t>(c.examples));
+    for (auto& l : data->train.labels) l = label(rng);
+  } else {
+    data->train.targets.resize(c.classes, c.examples);
+    for (Index i = 0; i < data->train.targets.size(); ++i) data->train.targets.data()[i] = pixel(rng);
+  }
+  data->test = data->train;
+  return data;
+}
+
+std::string missing_plugin(const std::vector<std::string>& needs) {
+  const auto& registry = test::bundled_registry();
+  for (const auto& name : needs)
+    if (!registry.find(ComponentKind::layer, name) && !registry.find(ComponentKind::optimizer, name)) return name;
+  return "";
+}
+
+// Runs one warm-up step, then `steps` more (two epochs' worth, so the smaller
+// last batch and the wrap to a full batch are both inside the window), and
+// returns the allocations and frees counted over those.
+AllocationCounts count_training_steps(const Case& c, int steps = 0) {
+  const auto& registry = test::bundled_registry();
+  const RunSpec spec = test::spec_from_yaml(
+      "data: {name: digits}\nmodel: {layers: " + c.model + "}\noptimizer: " + c.optimizer + "\n", c.overrides);
+  auto data = synthetic(c);
+  auto network = build_network(spec, registry, *data);
+  Rng rng(1);
+  auto init = registry.make_initializer(spec.init.name, spec.init.params);
+  auto optimizer = registry.make_optimizer(spec.optimizer.name, spec.optimizer.params);
+  network->reserve(c.batch);
+  network->initialize(*init, rng);
+  optimizer->reset(network->param_count());
+  std::vector<std::int64_t> order(static_cast<std::size_t>(c.examples));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+
+  std::int64_t iteration = 0;
+  Index first = 0;
+  auto step = [&] {
+    const Index count = std::min(c.batch, c.examples - first);
+    const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count, ++iteration,
+                                   c.clip_value, c.clip_norm);
+    first += count;
+    if (first >= c.examples) first = 0;
+    return loss;
+  };
+  const double warmup_loss = step();
+  EXPECT_TRUE(std::isfinite(warmup_loss));
+  if (steps == 0) steps = static_cast<int>(2 * ((c.examples + c.batch - 1) / c.batch));
+  double loss = 0.0;
+  AllocationCounts counts;
+  {
+    AllocationWindow window;
+    for (int s = 0; s < steps; ++s) loss = step();
+    counts = window.stop();
+  }
+  EXPECT_TRUE(std::isfinite(loss)) << c.name;
+  return counts;
+}
+
+const std::string kDeepSigmoid =
+    "[{repeat: 10, layers: [{type: dense, units: 100}, {type: sigmoid}]}, {type: dense, units: 10}]";
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  out.push_back({"mlp_64-100x10-10_sigmoid_b32_sgd", kDeepSigmoid});
+  {
+    Case c{"mlp_784-1024x4-10_sigmoid_b256_sgd",
+           "[{repeat: 4, layers: [{type: dense, units: 1024}, {type: sigmoid}]}, {type: dense, units: 10}]"};
+    c.inputs = 784;
+    c.batch = 256;
+    c.examples = 600;
+    out.push_back(c);
+  }
+  {
+    Case c{"sgd_weight_decay_and_clipping", kDeepSigmoid, "{name: sgd, lr: 0.01, weight_decay: 0.001}"};
+    c.clip_value = 0.01;
+    c.clip_norm = 0.05;
+    out.push_back(c);
+  }
+  {
+    Case c{"regression_mse", "[{type: dense, units: 50}, {type: sigmoid}, {type: dense, units: 3}]"};
+    c.task = Task::regression;
+    c.classes = 3;
+    out.push_back(c);
+  }
+  // Optimizers and layers from the other plugins, when they are in the tree.
+  const std::string small =
+      "[{type: dense, units: 100}, {type: sigmoid}, {type: dense, units: 100}, {type: sigmoid}, "
+      "{type: dense, units: 10}]";
+  out.push_back({"momentum", small, "{name: momentum, lr: 0.01, momentum: 0.9}", 64, 10, 32, 100, {"momentum"}});
+  out.push_back(
+      {"momentum_nesterov", small, "{name: momentum, lr: 0.01, nesterov: true}", 64, 10, 32, 100, {"momentum"}});
+  out.push_back({"rmsprop", small, "{name: rmsprop, lr: 0.001}", 64, 10, 32, 100, {"rmsprop"}});
+  out.push_back({"adam", small, "{name: adam, lr: 0.001, weight_decay: 0.01}", 64, 10, 32, 100, {"adam"}});
+  for (std::string variant : {"rprop-", "rprop+", "irprop-", "irprop+"})
+    out.push_back({(variant.back() == '+' ? variant.substr(0, variant.size() - 1) + "_plus"
+                                          : variant.substr(0, variant.size() - 1) + "_minus"),
+                   small,
+                   "{name: rprop, variant: \"" + variant + "\"}",
+                   64,
+                   10,
+                   32,
+                   100,
+                   {"rprop"}});
+  for (std::string act : {"tanh", "relu", "leaky_relu"})
+    out.push_back({act,
+                   "[{type: dense, units: 100}, {type: " + act + "}, {type: dense, units: 100}, {type: " + act +
+                       "}, {type: dense, units: 10}]",
+                   "{name: sgd, lr: 0.01}",
+                   64,
+                   10,
+                   32,
+                   100,
+                   {act}});
+  out.push_back({"batch_norm",
+                 "[{type: dense, units: 100}, {type: batch_norm}, {type: sigmoid}, {type: dense, units: 100}, "
+                 "{type: batch_norm, affine: false}, {type: sigmoid}, {type: dense, units: 10}]",
+                 "{name: sgd, lr: 0.01}",
+                 64,
+                 10,
+                 32,
+                 100,
+                 {"batch_norm"}});
+  out.push_back(
+      {"residual",
+       "[{type: dense, units: 100}, {repeat: 3, layers: [{type: residual, learn_scale: true, layers: "
+       "[{type: dense, units: 100}, {type: sigmoid}, {type: dense, units: 100}]}]}, {type: dense, units: 10}]",
+       "{name: sgd, lr: 0.01}",
+       64,
+       10,
+       32,
+       100,
+       {"residual"}});
+  return out;
+}
+
+class TrainingStepAllocations : public ::testing::TestWithParam<Case> {};
+
+TEST_P(TrainingStepAllocations, NoneAfterTheFirstStep) {
+  REQUIRE_COUNTER();
+  const Case& c = GetParam();
+  if (auto missing = missing_plugin(c.needs); !missing.empty())
+    GTEST_SKIP() << "plugin '" << missing << "' is not built yet";
+  const auto counts = count_training_steps(c);
+  EXPECT_EQ(counts.allocations, 0) << c.name << ": the training step allocated after the first step";
+  EXPECT_EQ(counts.frees, 0) << c.name << ": the training step freed memory after the first step";
+}
+
+INSTANTIATE_TEST_SUITE_P(Networks, TrainingStepAllocations, ::testing::ValuesIn(cases()), [](const auto& info) {
+  std::string name = info.param.name;
+  for (auto& ch : name)
+    if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+  return name;
+});
+
+// Every optimizer in the registry, with its default parameters, including ones
+// added after this test was written.
+TEST(TrainingStepAllocations, EveryRegisteredOptimizer) {
+  REQUIRE_COUNTER();
+  const auto& registry = test::bundled_registry();
+  int tested = 0;
+  for (const auto* entry : registry.entries(ComponentKind::optimizer)) {
+    Case c{"optimizer " + entry->info.name, "[{type: dense, units: 50}, {type: sigmoid}, {type: dense, units: 10}]",
+           "{name: " + entry->info.name + "}"};
+    const auto counts = count_training_steps(c);
+    EXPECT_EQ(counts.allocations, 0) << c.name;
+    EXPECT_EQ(counts.frees, 0) << c.name;
+    ++tested;
+  }
+  EXPECT_GE(tested, 1);
+}
+
+// A step that does allocate is caught: a network whose input must be gathered
+// into a bigger workspace than the one reserved grows it inside the window.
+TEST(TrainingStepAllocations, DetectsAGrowingWorkspace) {
+  REQUIRE_COUNTER();
+  const auto& registry = test::bundled_registry();
+  Case c{"grow", "[{type: dense, units: 20}, {type: dense, units: 10}]"};
+  const RunSpec spec = test::spec_from_yaml("data: {name: digits}\nmodel: {layers: " + c.model + "}\n");
+  auto data = synthetic(c);
+  auto network = build_network(spec, registry, *data);
+  Rng rng(1);
+  auto init = registry.make_initializer(spec.init.name, spec.init.params);
+  auto optimizer = registry.make_optimizer(spec.optimizer.name, spec.optimizer.params);
+  network->reserve(8);
+  network->initialize(*init, rng);
+  optimizer->reset(network->param_count());
+  std::vector<std::int64_t> order(static_cast<std::size_t>(c.examples));
+  std::iota(order.begin(), order.end(), 0);
+  train_step(*network, *optimizer, data->train, order.data(), 8, 1);
+  AllocationWindow window;
+  train_step(*network, *optimizer, data->train, order.data(), 16, 2);  // twice the reserved batch
+  EXPECT_GT(window.stop().allocations, 0);
+}
+
+}  // namespace

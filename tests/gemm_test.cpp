@@ -1,0 +1,86 @@
+// GemmWorkspace (sdk/include/gradlab/gemm.hpp): the products Eigen's operator*
+// computes, in every storage order, without allocating after reserve().
+#include <gtest/gtest.h>
+
+#include <gradlab/gemm.hpp>
+#include <random>
+
+namespace {
+
+using namespace gradlab;
+
+template <typename M>
+M random_matrix(Index rows, Index cols, std::mt19937& rng) {
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  M m(rows, cols);
+  for (Index i = 0; i < m.size(); ++i) m.data()[i] = d(rng);
+  return m;
+}
+
+struct Shape3 {
+  Index m, n, k;
+};
+
+// Every combination of operand and destination storage order, for shapes that
+// block on one, two or all three dimensions.
+TEST(GemmWorkspace, MatchesEigenProductInEveryStorageOrder) {
+  std::mt19937 rng(3);
+  for (Shape3 s : {Shape3{100, 32, 100}, Shape3{10, 256, 1024}, Shape3{1024, 256, 784}, Shape3{97, 61, 1500}}) {
+    SCOPED_TRACE("m=" + std::to_string(s.m) + " n=" + std::to_string(s.n) + " k=" + std::to_string(s.k));
+    const Matrix a = random_matrix<Matrix>(s.m, s.k, rng);
+    const RowMatrix a_row = a;
+    const Matrix b = random_matrix<Matrix>(s.k, s.n, rng);
+    const RowMatrix b_row = b;
+    const Matrix start = random_matrix<Matrix>(s.m, s.n, rng);
+    Matrix expected = start;
+    expected.noalias() += a * b;
+    GemmWorkspace gemm;
+    gemm.reserve(s.m, s.n, s.k);
+    for (const auto& lhs : {gemm_operand(a), gemm_operand(a_row)})
+      for (const auto& rhs : {gemm_operand(b), gemm_operand(b_row)}) {
+        Matrix c = start;
+        gemm.add_product(c, lhs, rhs);
+        EXPECT_TRUE(c.isApprox(expected, 1e-5f));
+        EXPECT_EQ(c, expected) << "not the same rounding as Eigen's operator*";
+        RowMatrix c_row = start;
+        gemm.add_product(c_row, lhs, rhs);
+        EXPECT_TRUE(Matrix(c_row).isApprox(expected, 1e-5f));
+      }
+  }
+}
+
+TEST(GemmWorkspace, TransposedViewsAndScale) {
+  std::mt19937 rng(4);
+  const RowMatrix w = random_matrix<RowMatrix>(64, 48, rng);  // [out, in] as a dense layer holds it
+  const Matrix g = random_matrix<Matrix>(64, 40, rng);
+  const Matrix x = random_matrix<Matrix>(48, 40, rng);
+  GemmWorkspace gemm;
+  Matrix gin = Matrix::Zero(48, 40);
+  gemm.add_product(gin, gemm_operand(w).t(), gemm_operand(g));  // grows on first use
+  EXPECT_TRUE(gin.isApprox(w.transpose() * g, 1e-5f));
+  RowMatrix gw = RowMatrix::Ones(64, 48);
+  gemm.add_product(gw, gemm_operand(g), gemm_operand(x).t(), Scalar(-0.5));
+  EXPECT_TRUE(Matrix(gw).isApprox(Matrix::Ones(64, 48) - 0.5f * g * x.transpose(), 1e-5f));
+  // Views into a larger matrix (outer stride > rows).
+  const Matrix big = random_matrix<Matrix>(80, 50, rng);
+  Matrix c = Matrix::Zero(30, 20);
+  gemm.add_product(c, gemm_operand(big.block(5, 0, 30, 50)), gemm_operand(big.block(0, 30, 50, 20)));
+  EXPECT_TRUE(c.isApprox(big.block(5, 0, 30, 50) * big.block(0, 30, 50, 20), 1e-5f));
+}
+
+// Products smaller than the reserved shape (a short last batch) and larger
+// ones (grown on demand) both give Eigen's result.
+TEST(GemmWorkspace, SmallerAndLargerShapesThanReserved) {
+  std::mt19937 rng(5);
+  GemmWorkspace gemm;
+  gemm.reserve(1024, 256, 1024);
+  for (Shape3 s : {Shape3{1024, 7, 1024}, Shape3{1024, 256, 900}, Shape3{3, 256, 1024}, Shape3{1500, 300, 3000}}) {
+    const Matrix a = random_matrix<Matrix>(s.m, s.k, rng);
+    const Matrix b = random_matrix<Matrix>(s.k, s.n, rng);
+    Matrix c = Matrix::Zero(s.m, s.n);
+    gemm.add_product(c, gemm_operand(a), gemm_operand(b));
+    EXPECT_TRUE(c.isApprox(a * b, 1e-5f)) << s.m << "x" << s.n << "x" << s.k;
+  }
+}
+
+}  // namespace
