@@ -13,7 +13,8 @@
 //  (c) determinism: two instances with the same seed and initializer give
 //      bit-identical parameters, buffers and outputs;
 //  (d) backward accumulates parameter gradients (two calls double them),
-//      overwrites the input gradient, and uses the latest forward only;
+//      overwrites the input gradient, uses the latest forward only, and gives
+//      the same parameter gradients when grad_in is null (first layer);
 //  (e) a forward with update_statistics = false changes no buffer, in either
 //      mode.
 // Then batch_norm-specific checks: hand-computed values on a tiny batch,
@@ -222,6 +223,12 @@ TEST_P(LayerConformance, BackwardAccumulatesAndUsesTheLatestForward) {
     const double scale = g1.size() ? std::max<double>(1e-6, g1.cwiseAbs().maxCoeff()) : 1.0;
     for (Index k = 0; k < g1.size(); ++k)
       ASSERT_NEAR(a.grads[k], 2 * g1[k], 1e-5 * scale) << "parameter gradient " << k << " not accumulated";
+    // Without an input gradient (first layer of a network) the parameter gradients are the same.
+    LayerRig c = rig();
+    c.grads.setZero();
+    const Matrix yc = c.forward(x2, mode);
+    c.backward(x2, yc, w, mode, false);
+    EXPECT_TRUE(same_bits(c.grads, b.grads)) << "parameter gradients differ when grad_in is null";
     if (g1.size() > 0) {
       EXPECT_GT(g1.cwiseAbs().maxCoeff(), 0) << "a parameterised layer produced an all-zero gradient";
     }

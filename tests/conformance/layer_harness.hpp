@@ -111,12 +111,15 @@ struct LayerRig {
   }
   // backward after forward(x) gave y; returns the input gradient (NaN-filled
   // first, so an entry the layer forgets to write shows up).
-  Matrix backward(const Matrix& x, const Matrix& y, const Matrix& grad_out, Mode mode) {
+  // With input_gradient = false it passes grad_in = null, as the host does for
+  // the first layer, and returns an empty matrix.
+  Matrix backward(const Matrix& x, const Matrix& y, const Matrix& grad_out, Mode mode, bool input_gradient = true) {
     Matrix gin = Matrix::Constant(x.rows(), x.cols(), std::numeric_limits<Scalar>::quiet_NaN());
     MatrixMap gm(gin.data(), gin.rows(), gin.cols());
     layer->backward(ConstMatrixMap(x.data(), x.rows(), x.cols()), ConstMatrixMap(y.data(), y.rows(), y.cols()),
-                    ConstMatrixMap(grad_out.data(), grad_out.rows(), grad_out.cols()), &gm,
+                    ConstMatrixMap(grad_out.data(), grad_out.rows(), grad_out.cols()), input_gradient ? &gm : nullptr,
                     context(mode, false, batch_of(x)));
+    if (!input_gradient) gin.resize(0, 0);
     return gin;
   }
 };
