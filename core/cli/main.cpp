@@ -193,7 +193,8 @@ std::string flow_ratio(const EpochRecord& record) {
       if (!first) first = &l;
       last = &l;
     }
-  if (!first || first == last || last->grad_norm == 0) return "";
+  if (!first || first == last || !(last->grad_norm > 0) || !std::isfinite(first->grad_norm / last->grad_norm))
+    return "";
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "  |g_first|/|g_last| %.2e", first->grad_norm / last->grad_norm);
   return buffer;
@@ -297,9 +298,17 @@ int train_command(const std::vector<std::string>& args) {
     print_layer_table(s.epochs.front(), last_probed);
   }
   const auto& last = s.epochs.empty() ? EpochRecord{} : s.epochs.back();
-  std::printf("status %s  epochs %lld  train_loss %.4f  train_acc %.4f  test_acc %.4f%s  %.2fs\n", to_string(s.status),
-              (long long)s.epochs_run, last.train_loss, last.train_accuracy, last.test_accuracy,
-              s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
+  // A diverged run's last record may hold NaN: print "nan", not the C library's "-nan".
+  auto number = [](double v) {
+    if (std::isnan(v)) return std::string("nan");
+    char text[32];
+    std::snprintf(text, sizeof text, "%.4f", v);
+    return std::string(text);
+  };
+  std::printf("status %s  epochs %lld  train_loss %s  train_acc %s  test_acc %s%s  %.2fs\n", to_string(s.status),
+              (long long)s.epochs_run, number(last.train_loss).c_str(), number(last.train_accuracy).c_str(),
+              number(last.test_accuracy).c_str(), s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(),
+              s.seconds);
   if (s.status == RunStatus::diverged)
     std::printf("diverged in epoch %lld: %s\n", (long long)s.diverged_epoch.value_or(0), s.message.c_str());
   if (s.status == RunStatus::failed) {

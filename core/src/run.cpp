@@ -121,6 +121,21 @@ void collect_layer_provenance(const Registry& registry, const std::vector<LayerS
   }
 }
 
+// A factory may refuse a combination its schema cannot express (uniform's
+// low > high) with std::invalid_argument: that is bad input at the spec place.
+template <class Make>
+auto make_at(const ComponentChoice& choice, const char* kind, Make&& make) {
+  try {
+    return make();
+  } catch (const InputError&) {
+    throw;
+  } catch (const std::invalid_argument& e) {
+    const std::string message = e.what();
+    if (message.find("'" + choice.name + "'") != std::string::npos) throw InputError(choice.where, message);
+    throw InputError(choice.where, std::string(kind) + " '" + choice.name + "': " + message);
+  }
+}
+
 std::shared_ptr<Layer> make_layer(const Registry& registry, const LayerSpec& spec,
                                   std::shared_ptr<const Initializer>& init) {
   std::vector<ChildLayer> children;
@@ -129,7 +144,9 @@ std::shared_ptr<Layer> make_layer(const Registry& registry, const LayerSpec& spe
     c.layer = make_layer(registry, child, c.init);
     children.push_back(std::move(c));
   }
-  if (spec.init) init = registry.make_initializer(spec.init->name, spec.init->params);
+  if (spec.init)
+    init = make_at(*spec.init, "initializer",
+                   [&] { return registry.make_initializer(spec.init->name, spec.init->params); });
   try {
     return registry.make_layer(spec.layer.name, spec.layer.params, std::move(children));
   } catch (const InputError&) {
@@ -248,10 +265,14 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
   if (spec.pretrain) summary.plugins.push_back(provenance(registry, ComponentKind::pretrain, *spec.pretrain));
 
   Rng rng(static_cast<std::uint64_t>(summary.seed));
-  auto init = registry.make_initializer(spec.init.name, spec.init.params);
-  auto optimizer = registry.make_optimizer(spec.optimizer.name, spec.optimizer.params);
+  auto init =
+      make_at(spec.init, "initializer", [&] { return registry.make_initializer(spec.init.name, spec.init.params); });
+  auto optimizer = make_at(spec.optimizer, "optimizer",
+                           [&] { return registry.make_optimizer(spec.optimizer.name, spec.optimizer.params); });
   std::shared_ptr<PretrainStrategy> pretrain;
-  if (spec.pretrain) pretrain = registry.make_pretrain(spec.pretrain->name, spec.pretrain->params);
+  if (spec.pretrain)
+    pretrain = make_at(*spec.pretrain, "pretrain",
+                       [&] { return registry.make_pretrain(spec.pretrain->name, spec.pretrain->params); });
 
   const Index batch_size = std::min<Index>(spec.training.batch_size, data->train.examples);
   const Index probe_size = std::min<Index>(spec.probes.batch, data->train.examples);
