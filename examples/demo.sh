@@ -14,7 +14,7 @@ echo "-- 1. sigmoid + lecun_normal + SGD(lr 0.1): per-layer gradient norms at ep
 echo
 echo "-- 2. the same network with each remedy (|g_first|/|g_last| = first over last dense layer's gradient norm at epoch 0)"
 printf '%-22s %s\n' "spec" "result"
-for name in sigmoid_deep relu_he sigmoid_batchnorm sigmoid_residual sigmoid_rprop; do
+for name in sigmoid_deep sigmoid_kumar relu_he sigmoid_batchnorm sigmoid_residual sigmoid_rprop; do
   spec="$specs/$name.yaml"
   [ -f "$spec" ] || { printf '%-22s %s\n' "$name" "(spec missing)"; continue; }
   line=$("$gradlab" train "$spec" --quiet | grep '^status')
