@@ -65,6 +65,12 @@ done
 
 echo "Training throughput, samples/s, one thread, best of $rounds rounds of ${min_time}s"
 echo "($(uname -m), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); ${torch_note:-PyTorch not available})"
+case "${core:-}" in
+  Prescott | Core2 | Katmai | Nehalem | Atom | Penryn | Dunnington)
+    echo "(note: OpenBLAS did not recognise this CPU and runs its old ${core} kernels, so PyTorch's large"
+    echo " matrix products are far slower here than on a CPU it detects; the ratio then flatters gradlab)"
+    ;;
+esac
 "$python" - "$results" "$have_torch" "${cases[@]}" <<'EOF'
 import sys
 path, have_torch, cases = sys.argv[1], sys.argv[2] == "1", sys.argv[3:]
