@@ -16,7 +16,7 @@ class GlorotNormal final : public Initializer {
     if (w.size() == 0) return;
     const double fan_in = double(w.cols()), fan_out = double(w.rows());
     std::normal_distribution<double> normal(0.0, gain_ * std::sqrt(2.0 / (fan_in + fan_out)));
-    for (Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<Scalar>(normal(rng));
+    fill_iid(w, rng, normal);
   }
 
  private:

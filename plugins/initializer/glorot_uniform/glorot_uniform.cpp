@@ -17,7 +17,7 @@ class GlorotUniform final : public Initializer {
     const double fan_in = double(w.cols()), fan_out = double(w.rows());
     const double a = gain_ * std::sqrt(6.0 / (fan_in + fan_out));
     std::uniform_real_distribution<double> uniform(-a, a);
-    for (Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<Scalar>(uniform(rng));
+    fill_iid(w, rng, uniform);
   }
 
  private:

@@ -16,7 +16,7 @@ class HeNormal final : public Initializer {
     if (w.size() == 0) return;
     const double fan = double(fan_out_mode_ ? w.rows() : w.cols());
     std::normal_distribution<double> normal(0.0, gain_ * std::sqrt(2.0 / fan));
-    for (Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<Scalar>(normal(rng));
+    fill_iid(w, rng, normal);
   }
 
  private:

@@ -15,7 +15,7 @@ class Kumar final : public Initializer {
   void fill(RowMatrixMap w, Rng& rng) const override {
     if (w.size() == 0) return;
     std::normal_distribution<double> normal(0.0, constant_ / std::sqrt(double(w.cols())));
-    for (Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<Scalar>(normal(rng));
+    fill_iid(w, rng, normal);
   }
 
  private:

@@ -13,7 +13,7 @@ class LecunNormal final : public Initializer {
   void fill(RowMatrixMap w, Rng& rng) const override {
     const double std = gain_ / std::sqrt(double(std::max<Index>(w.cols(), 1)));
     std::normal_distribution<double> normal(0.0, std);
-    for (Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<Scalar>(normal(rng));
+    fill_iid(w, rng, normal);
   }
 
  private:

@@ -11,7 +11,7 @@ class Normal final : public Initializer {
   explicit Normal(const Params& p) : mean_(p.real("mean")), std_(p.real("std")) {}
   void fill(RowMatrixMap w, Rng& rng) const override {
     std::normal_distribution<double> normal(mean_, std_);
-    for (Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<Scalar>(normal(rng));
+    fill_iid(w, rng, normal);
   }
 
  private:

@@ -17,7 +17,7 @@ class Uniform final : public Initializer {
   }
   void fill(RowMatrixMap w, Rng& rng) const override {
     std::uniform_real_distribution<double> uniform(low_, high_);
-    for (Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<Scalar>(uniform(rng));
+    fill_iid(w, rng, uniform);
   }
 
  private:

@@ -28,7 +28,7 @@ class YilmazPoli final : public Initializer {
     if (w.size() == 0) return;
     const double mean = std::max(floor_, -numerator_ / double(w.cols()));
     std::normal_distribution<double> normal(mean, std_);
-    for (Index i = 0; i < w.size(); ++i) w.data()[i] = static_cast<Scalar>(normal(rng));
+    fill_iid(w, rng, normal);
   }
 
  private:

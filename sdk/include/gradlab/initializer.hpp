@@ -17,4 +17,11 @@ class Initializer {
   virtual void fill(RowMatrixMap weights, Rng& rng) const = 0;
 };
 
+// Fills `weights` with independent draws of `distribution` (a <random>
+// distribution over double), in storage order: the common body of fill().
+template <class Distribution>
+void fill_iid(RowMatrixMap weights, Rng& rng, Distribution distribution) {
+  for (Index i = 0; i < weights.size(); ++i) weights.data()[i] = static_cast<Scalar>(distribution(rng));
+}
+
 }  // namespace gradlab
