@@ -23,31 +23,56 @@ class Registry::Staging final : public Registrar {
   std::vector<Entry> entries;
 
   void add_layer(ComponentInfo info, LayerFactory factory) override {
-    Entry e{ComponentKind::layer, std::move(info)};
-    e.layer = std::move(factory);
-    entries.push_back(std::move(e));
+    stage(ComponentKind::layer, std::move(info), &Entry::layer, std::move(factory));
   }
   void add_initializer(ComponentInfo info, InitializerFactory factory) override {
-    Entry e{ComponentKind::initializer, std::move(info)};
-    e.initializer = std::move(factory);
-    entries.push_back(std::move(e));
+    stage(ComponentKind::initializer, std::move(info), &Entry::initializer, std::move(factory));
   }
   void add_optimizer(ComponentInfo info, OptimizerFactory factory) override {
-    Entry e{ComponentKind::optimizer, std::move(info)};
-    e.optimizer = std::move(factory);
-    entries.push_back(std::move(e));
+    stage(ComponentKind::optimizer, std::move(info), &Entry::optimizer, std::move(factory));
   }
   void add_pretrain(ComponentInfo info, PretrainFactory factory) override {
-    Entry e{ComponentKind::pretrain, std::move(info)};
-    e.pretrain = std::move(factory);
-    entries.push_back(std::move(e));
+    stage(ComponentKind::pretrain, std::move(info), &Entry::pretrain, std::move(factory));
   }
   void add_dataset(ComponentInfo info, DatasetFactory factory) override {
-    Entry e{ComponentKind::dataset, std::move(info)};
-    e.dataset = std::move(factory);
+    stage(ComponentKind::dataset, std::move(info), &Entry::dataset, std::move(factory));
+  }
+
+ private:
+  template <class Factory>
+  void stage(ComponentKind kind, ComponentInfo info, Factory Entry::*slot, Factory factory) {
+    Entry e{};
+    e.kind = kind;
+    e.info = std::move(info);
+    e.*slot = std::move(factory);
     entries.push_back(std::move(e));
   }
 };
+e.layer = std::move(factory);
+entries.push_back(std::move(e));
+}
+void add_initializer(ComponentInfo info, InitializerFactory factory) override {
+  Entry e{ComponentKind::initializer, std::move(info)};
+  e.initializer = std::move(factory);
+  entries.push_back(std::move(e));
+}
+void add_optimizer(ComponentInfo info, OptimizerFactory factory) override {
+  Entry e{ComponentKind::optimizer, std::move(info)};
+  e.optimizer = std::move(factory);
+  entries.push_back(std::move(e));
+}
+void add_pretrain(ComponentInfo info, PretrainFactory factory) override {
+  Entry e{ComponentKind::pretrain, std::move(info)};
+  e.pretrain = std::move(factory);
+  entries.push_back(std::move(e));
+}
+void add_dataset(ComponentInfo info, DatasetFactory factory) override {
+  Entry e{ComponentKind::dataset, std::move(info)};
+  e.dataset = std::move(factory);
+  entries.push_back(std::move(e));
+}
+}
+;
 
 Registry::Registry() { register_builtin_datasets(*this); }
 Registry::~Registry() = default;
