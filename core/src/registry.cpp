@@ -48,31 +48,6 @@ class Registry::Staging final : public Registrar {
     entries.push_back(std::move(e));
   }
 };
-e.layer = std::move(factory);
-entries.push_back(std::move(e));
-}
-void add_initializer(ComponentInfo info, InitializerFactory factory) override {
-  Entry e{ComponentKind::initializer, std::move(info)};
-  e.initializer = std::move(factory);
-  entries.push_back(std::move(e));
-}
-void add_optimizer(ComponentInfo info, OptimizerFactory factory) override {
-  Entry e{ComponentKind::optimizer, std::move(info)};
-  e.optimizer = std::move(factory);
-  entries.push_back(std::move(e));
-}
-void add_pretrain(ComponentInfo info, PretrainFactory factory) override {
-  Entry e{ComponentKind::pretrain, std::move(info)};
-  e.pretrain = std::move(factory);
-  entries.push_back(std::move(e));
-}
-void add_dataset(ComponentInfo info, DatasetFactory factory) override {
-  Entry e{ComponentKind::dataset, std::move(info)};
-  e.dataset = std::move(factory);
-  entries.push_back(std::move(e));
-}
-}
-;
 
 Registry::Registry() { register_builtin_datasets(*this); }
 Registry::~Registry() = default;
