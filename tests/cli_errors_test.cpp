@@ -155,6 +155,13 @@ TEST(CliErrors, ParameterOutOfBounds) {
   expect_bad_input(dir, "spec.yaml", {}, {"spec.yaml:4:", "'lr'", "-1", "bounds"});
 }
 
+// A combination the schema cannot express, refused by the plugin's factory.
+TEST(CliErrors, ParametersAPluginRefusesTogether) {
+  TempDir dir;
+  write_text(dir / "spec.yaml", good_spec + std::string("init: {name: uniform, low: 1, high: 0}\n"));
+  expect_bad_input(dir, "spec.yaml", {}, {"spec.yaml:6:", "uniform", "low", "high"});
+}
+
 TEST(CliErrors, ParameterOutOfBoundsFromSet) {
   TempDir dir;
   write_text(dir / "spec.yaml", good_spec);
