@@ -73,24 +73,22 @@ TEST(Experiments, ReluWithHeInitLearns) {
   EXPECT_GE(final_test_accuracy(s), 0.90);
 }
 
-TEST(Experiments, BatchNormLearnsClearlyBetterThanPlainSgd) {
-  auto s = run_spec("sigmoid_batchnorm");
-  ASSERT_EQ(s.status, RunStatus::ok);
-  const double plain = final_test_accuracy(plain_sigmoid());
-  EXPECT_GE(final_test_accuracy(s), plain + 0.5);
-  EXPECT_LT(s.epochs.back().train_loss, 0.5 * plain_sigmoid().epochs.back().train_loss);
+namespace {
+void expect_clearly_better_than_plain_sgd(const std::string& spec) {
+  auto s = run_spec(spec);
+  ASSERT_EQ(s.status, RunStatus::ok) << spec;
+  EXPECT_GE(final_test_accuracy(s), final_test_accuracy(plain_sigmoid()) + 0.5) << spec;
+  EXPECT_LT(s.epochs.back().train_loss, 0.5 * plain_sigmoid().epochs.back().train_loss) << spec;
 }
 
-TEST(Experiments, RpropLearnsClearlyBetterThanPlainSgd) {
-  auto s = run_spec("sigmoid_rprop");
-  ASSERT_EQ(s.status, RunStatus::ok);
-  const double plain = final_test_accuracy(plain_sigmoid());
-  EXPECT_GE(final_test_accuracy(s), plain + 0.5);
-  EXPECT_LT(s.epochs.back().train_loss, 0.5 * plain_sigmoid().epochs.back().train_loss);
+}  // namespace
+
+TEST(Experiments, BatchNormLearnsClearlyBetterThanPlainSgd) {
+  expect_clearly_better_than_plain_sgd("sigmoid_batchnorm");
 }
+
+TEST(Experiments, RpropLearnsClearlyBetterThanPlainSgd) { expect_clearly_better_than_plain_sgd("sigmoid_rprop"); }
 
 TEST(Experiments, ResidualBlocksLearnClearlyBetterThanPlainSgd) {
-  auto s = run_spec("sigmoid_residual");
-  ASSERT_EQ(s.status, RunStatus::ok);
-  EXPECT_GE(final_test_accuracy(s), final_test_accuracy(plain_sigmoid()) + 0.5);
+  expect_clearly_better_than_plain_sgd("sigmoid_residual");
 }
