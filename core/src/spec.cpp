@@ -1,5 +1,6 @@
 #include "gradlab/core/spec.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -49,10 +50,33 @@ std::string suggestion(const std::string& key, const std::vector<std::string>& k
   return all.empty() ? "; it takes no parameters" : "; known keys: " + all;
 }
 
+// A map key as text; a key that is itself a list or a map is bad input.
+template <class Where>
+std::string key_text(const YAML::Node& key, const std::string& what, const Where& where) {
+  if (!key.IsScalar()) throw InputError(where(key), "a key in " + what + " must be a name, got " + node_kind(key));
+  return key.Scalar();
+}
+
+// A decimal integer literal ([-+]?[0-9]+) read as decimal, as the effective
+// spec (JSON) reads it; yaml-cpp alone would read "010" as octal 8. Other
+// forms (0x10) are left to yaml-cpp.
+std::int64_t integer_value(const YAML::Node& node) {
+  const std::string& s = node.Scalar();
+  const std::size_t digits = !s.empty() && (s[0] == '+' || s[0] == '-') ? 1 : 0;
+  if (s.size() > digits && s.find_first_not_of("0123456789", digits) == std::string::npos) {
+    std::int64_t value = 0;
+    const char* first = s.data() + (s[0] == '+' ? 1 : 0);
+    auto [end, ec] = std::from_chars(first, s.data() + s.size(), value);
+    if (ec != std::errc() || end != s.data() + s.size()) throw YAML::TypedBadConversion<std::int64_t>(node.Mark());
+    return value;
+  }
+  return node.as<std::int64_t>();
+}
+
 void reject_unknown_keys(const std::string& what, const YAML::Node& map, std::vector<std::string> known,
                          const Locator& where) {
   for (auto it = map.begin(); it != map.end(); ++it) {
-    auto key = it->first.as<std::string>();
+    auto key = key_text(it->first, what, where);
     if (std::find(known.begin(), known.end(), key) == known.end())
       throw InputError(where(it->first), "unknown key '" + key + "' in " + what + suggestion(key, known));
   }
@@ -86,6 +110,13 @@ ComponentChoice parse_component(const Registry& registry, ComponentKind kind, co
 
 std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& list, const Locator& where, int depth);
 
+// Flattened layers a model may have (repeats expanded).
+constexpr std::size_t max_layers = 100000;
+
+// The components a spec may leave out.
+const char* const default_init = "lecun_normal";
+const char* const default_optimizer = "sgd";
+
 LayerSpec parse_layer(const Registry& registry, const YAML::Node& node, const Locator& where, int depth) {
   YAML::Node map;
   YAML::Node type_node;
@@ -96,6 +127,8 @@ LayerSpec parse_layer(const Registry& registry, const YAML::Node& node, const Lo
     type_node = map["type"];
     if (!type_node) throw InputError(where(node), "a layer needs a 'type' key (or 'repeat' with 'layers')");
   }
+  if (!type_node.IsScalar())
+    throw InputError(where(type_node), "a layer's type must be a name, got " + node_kind(type_node));
   LayerSpec spec;
   spec.layer.name = type_node.as<std::string>();
   spec.layer.where = where(node);
@@ -122,7 +155,7 @@ std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& 
       reject_unknown_keys("a repeat block", item, {"repeat", "layers"}, where);
       std::int64_t times = 0;
       try {
-        times = item["repeat"].as<std::int64_t>();
+        times = integer_value(item["repeat"]);
       } catch (const YAML::Exception&) {
         throw InputError(where(item["repeat"]), "'repeat' must be an integer, got " + node_kind(item["repeat"]));
       }
@@ -130,6 +163,12 @@ std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& 
         throw InputError(where(item["repeat"]), "'repeat' must be between 1 and 100000, got " + std::to_string(times));
       if (!item["layers"]) throw InputError(where(item), "a repeat block needs 'layers: [...]'");
       auto body = parse_layers(registry, item["layers"], where, depth + 1);
+      // Nested repeats multiply: refuse before expanding, not when memory runs out.
+      const std::size_t total = out.size() + body.size() * static_cast<std::size_t>(times);
+      if (total > max_layers)
+        throw InputError(where(item["repeat"]), "this repeat makes the model " + std::to_string(total) +
+                                                    " layers long, more than the " + std::to_string(max_layers) +
+                                                    " a model may have");
       for (std::int64_t i = 0; i < times; ++i) out.insert(out.end(), body.begin(), body.end());
     } else {
       out.push_back(parse_layer(registry, item, where, depth));
@@ -185,7 +224,10 @@ void apply_override(YAML::Node& root, const std::string& option, Locator& locato
   } catch (const YAML::Exception& e) {
     throw InputError("--set " + option, "value is not valid YAML: " + e.msg);
   }
-  if (!value.IsDefined() || value.IsNull()) value = YAML::Node(text);
+  // `null` / `~` mean null (`--set pretrain=null` drops pretraining); any other
+  // text that YAML reads as nothing (an empty value, a comment) stays the text.
+  const bool null_literal = text == "null" || text == "Null" || text == "NULL" || text == "~";
+  if (!value.IsDefined() || (value.IsNull() && !null_literal)) value = YAML::Node(text);
 
   std::vector<std::string> parts;
   std::stringstream ss(path);
@@ -193,11 +235,26 @@ void apply_override(YAML::Node& root, const std::string& option, Locator& locato
     if (part.empty()) throw InputError("--set " + option, "empty segment in key '" + path + "'");
     parts.push_back(part);
   }
+  // Going into init / optimizer that the spec leaves out goes into the default.
+  if (parts.size() > 1 && !root[parts[0]]) {
+    if (parts[0] == "init") root["init"] = default_init;
+    if (parts[0] == "optimizer") root["optimizer"] = default_optimizer;
+  }
   YAML::Node current = root;
+  bool in_list = false;  // whether `current` is an item of a list (a layer)
   for (std::size_t i = 0; i < parts.size(); ++i) {
     const auto& part = parts[i];
     bool last = i + 1 == parts.size();
-    if (current.IsSequence()) {
+    // A component given by name alone, `X`, is `{name: X}` (a layer's `{type: X}`):
+    // setting a key inside it keeps the name.
+    if (current.IsScalar()) {
+      YAML::Node map(YAML::NodeType::Map);
+      map[in_list ? "type" : "name"] = current.Scalar();
+      current = map;
+    }
+    const bool was_list = current.IsSequence();
+    in_list = was_list;
+    if (was_list) {
       std::size_t index = 0;
       try {
         index = std::stoul(part);
@@ -215,7 +272,7 @@ void apply_override(YAML::Node& root, const std::string& option, Locator& locato
       YAML::Node next = current[index];
       current.reset(next);
     } else {
-      if (!current.IsMap() && !current.IsNull())
+      if (current.IsDefined() && !current.IsMap() && !current.IsNull())
         throw InputError("--set " + option, "'" + part + "' cannot be set inside a scalar value");
       if (last) {
         current[part] = value;
@@ -257,7 +314,7 @@ Params validate_params(const std::string& what, const Schema& schema, const YAML
   for (const auto& p : schema) known.push_back(p.name);
   if (node && node.IsMap()) {
     for (auto it = node.begin(); it != node.end(); ++it) {
-      auto key = it->first.as<std::string>();
+      auto key = key_text(it->first, what, where);
       if (reserved.count(key)) continue;
       auto spec = std::find_if(schema.begin(), schema.end(), [&](const ParamSpec& p) { return p.name == key; });
       if (spec == schema.end()) {
@@ -277,7 +334,7 @@ Params validate_params(const std::string& what, const Schema& schema, const YAML
       try {
         switch (spec->type) {
           case ParamType::boolean: value = v.as<bool>(); break;
-          case ParamType::integer: value = v.as<std::int64_t>(); break;
+          case ParamType::integer: value = integer_value(v); break;
           case ParamType::real:
             value = v.as<double>();
             // yaml-cpp reads .inf/.nan as numbers; no parameter means them.
@@ -352,10 +409,10 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
   spec.layers = parse_layers(registry, model["layers"], where, 0);
   if (spec.layers.empty()) throw InputError(where(model["layers"]), "model has no layers");
 
-  YAML::Node init = root["init"] ? root["init"] : YAML::Node("lecun_normal");
+  YAML::Node init = root["init"] ? root["init"] : YAML::Node(default_init);
   spec.init = parse_component(registry, ComponentKind::initializer, init, "init", where);
 
-  YAML::Node optimizer = root["optimizer"] ? root["optimizer"] : YAML::Node("sgd");
+  YAML::Node optimizer = root["optimizer"] ? root["optimizer"] : YAML::Node(default_optimizer);
   spec.optimizer =
       parse_component(registry, ComponentKind::optimizer, optimizer, "optimizer", where, {"clip_norm", "clip_value"});
   if (optimizer.IsMap()) {
