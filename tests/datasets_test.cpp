@@ -314,3 +314,38 @@ TEST(Datasets, CsvErrorsNameThePlace) {
   expect_error("c.csv", "1,2,0\n3,4,1\n", "{name: csv, path: c.csv, label_column: 5}", {"c.csv", "label_column"});
   expect_error("e.csv", "\n\n", "{name: csv, path: e.csv}", {"e.csv", "no data rows"});
 }
+
+// The model has 10 outputs for digits: a label outside 0..9 would index past
+// them in the loss, so a digits file with such a label is refused.
+TEST(Datasets, DigitsLabelOutsideTheTenClassesIsRefused) {
+  TempDir dir;
+  auto row = [](int label) {
+    std::string line;
+    for (int i = 0; i < 64; ++i) line += std::to_string(i % 17) + ",";
+    return line + std::to_string(label) + "\n";
+  };
+  test::write_text(dir / "digits.csv", row(3) + row(12) + row(4));
+  try {
+    load("{name: digits, path: " + (dir / "digits.csv").string() + ", test_rows: 1}", dir.path());
+    ADD_FAILURE() << "a digits label of 12 was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("12"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("digits.csv"), std::string::npos) << e.what();
+  }
+}
+
+// Train and test images of different sizes cannot feed one network: refused,
+// naming the test images file, instead of gathering columns of the wrong height.
+TEST(Datasets, IdxSplitsWithDifferentImageSizesAreRefused) {
+  TempDir dir;
+  write_idx_folder(dir / "mnist", false);
+  std::string images = be32(0x803) + be32(2) + be32(2) + be32(2) + std::string(8, char(7));
+  test::write_text(dir / "mnist" / "t10k-images-idx3-ubyte", images);
+  test::write_text(dir / "mnist" / "t10k-labels-idx1-ubyte", be32(0x801) + be32(2) + std::string(2, char(1)));
+  try {
+    load("{name: mnist, path: " + (dir / "mnist").string() + "}", dir.path());
+    ADD_FAILURE() << "train images 4x3 and test images 2x2 were accepted together";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("t10k-images"), std::string::npos) << e.what();
+  }
+}

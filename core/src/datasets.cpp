@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -219,6 +220,12 @@ std::shared_ptr<const Dataset> load_digits(const Params& params, const DataConte
   fill_split(data->train, rows, 0, rows.size() - test_rows, 64, 16.0, path.string(), classes);
   fill_split(data->test, rows, rows.size() - test_rows, rows.size(), 64, 16.0, path.string(), classes);
   data->outputs = 10;
+  if (classes > data->outputs) {
+    const auto& labels = data->train.labels;
+    auto max_label = std::max(*std::max_element(labels.begin(), labels.end()),
+                              *std::max_element(data->test.labels.begin(), data->test.labels.end()));
+    throw InputError(path.string(), "label " + std::to_string(max_label) + " is not a digit 0..9");
+  }
   return data;
 }
 
@@ -251,6 +258,10 @@ std::shared_ptr<const Dataset> load_idx_set(const std::string& name, const Param
                                                 std::to_string(images.count) + " images in " + image_path.string());
     Index n = limit > 0 ? std::min<Index>(limit, images.count) : images.count;
     Index features = images.rows * images.cols;
+    if (&split == &data->test && data->input.features != features)
+      throw InputError(image_path.string(), "images are " + std::to_string(images.rows) + "x" +
+                                                std::to_string(images.cols) + ", the training images " +
+                                                std::to_string(data->input.features) + " pixels each");
     data->input = {features, 1};
     split.examples = n;
     split.inputs.resize(features, n);
