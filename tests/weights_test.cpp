@@ -316,6 +316,35 @@ TEST(Weights, TruncatedFileIsRejected) {
   expect_rejected(dir / "tiny.safetensors", {"safetensors"});
 }
 
+// Offsets near 2^64 wrap around when added to the data start: they must be
+// refused as outside the file, not read from wherever the sum points.
+TEST(Weights, OffsetsThatWrapAroundAreRejected) {
+  TempDir dir;
+  auto h = good_header();
+  const std::uint64_t top = ~std::uint64_t(0) - 63;  // 2^64 - 64
+  h["0.bias"]["data_offsets"] = {top - 64, top};     // 64 bytes = 16 floats, as the shape says
+  write_safetensors(dir / "w.safetensors", h, float_bytes(1210, 0.5f));
+  expect_rejected(dir / "w.safetensors", {"'0.bias'", "outside the file"});
+}
+
+// A shape whose element count overflows (2^62 * 4 = 2^64 wraps to 0) or that
+// has a negative extent describes no tensor; read_safetensors refuses it.
+TEST(Weights, ShapesThatOverflowOrAreNegativeAreRejected) {
+  TempDir dir;
+  for (json shape : {json{std::int64_t(1) << 62, 4}, json{-4, -4}}) {
+    SCOPED_TRACE(shape.dump());
+    json h{{"x", {{"dtype", "F32"}, {"shape", shape}, {"data_offsets", {0, 64}}}}};
+    if (shape[0].get<std::int64_t>() > 0) h["x"]["data_offsets"] = {0, 0};
+    write_safetensors(dir / "w.safetensors", h, float_bytes(16, 0.5f));
+    try {
+      read_safetensors((dir / "w.safetensors").string());
+      ADD_FAILURE() << "accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("'x'"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(Weights, HeaderThatIsNotJsonIsRejected) {
   TempDir dir;
   std::string h = "{not json at all";

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -78,12 +79,17 @@ std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path
       e.dtype = t.at("dtype").get<std::string>();
       e.shape = t.at("shape").get<std::vector<Index>>();
       auto offsets = t.at("data_offsets").get<std::vector<std::size_t>>();
-      if (offsets.size() != 2 || offsets[1] < offsets[0] || data_start + offsets[1] > bytes.size())
+      // Compared against the room after the header, so that huge offsets cannot wrap around.
+      if (offsets.size() != 2 || offsets[1] < offsets[0] || offsets[1] > bytes.size() - data_start)
         throw InputError(path, "tensor '" + it.key() + "' has data offsets outside the file (truncated?)");
       if (e.dtype != "F32")
         throw InputError(path, "tensor '" + it.key() + "' is " + e.dtype + "; gradlab reads F32 only");
       Index count = 1;
-      for (auto d : e.shape) count *= d;
+      for (auto d : e.shape) {
+        if (d < 0 || (d > 0 && count > std::numeric_limits<Index>::max() / d))
+          throw InputError(path, "tensor '" + it.key() + "' has an impossible shape " + shape_text(e.shape));
+        count *= d;
+      }
       if (std::size_t(count) * sizeof(float) != offsets[1] - offsets[0])
         throw InputError(path, "tensor '" + it.key() + "' has shape " + shape_text(e.shape) + " but " +
                                    std::to_string(offsets[1] - offsets[0]) + " bytes of data");
