@@ -8,6 +8,7 @@ namespace gradlab {
 
 Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs)
     : layers_(std::move(layers)), input_(input), task_(task), outputs_(outputs) {
+  if (layers_.empty()) throw InputError("model", "has no layers");
   shapes_.push_back(input);
   Index params = 0, buffers = 0;
   for (auto& entry : layers_) {
