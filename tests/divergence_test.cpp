@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "gradlab/core/run.hpp"
@@ -163,4 +164,31 @@ TEST(Divergence, InProcessRunReturnsAValueNotAnException) {
     if (e.epoch < *s.diverged_epoch) EXPECT_TRUE(std::isfinite(e.train_loss)) << "epoch " << e.epoch;
   auto text = to_json(s).dump(2);
   parse_strict(text);
+}
+
+TEST(Divergence, NonFiniteStartingWeightsAreEpochZero) {
+  // A weights file holding NaN (here the whole first layer's weight): whatever
+  // the activations make of it (ReLU may mask a NaN), the run must not report
+  // "ok" on non-finite weights.
+  TempDir dir;
+  const std::string spec =
+      "data: {name: digits}\nmodel: {layers: [{type: dense, units: 4}, {type: relu}, {type: dense, units: 10}]}\n"
+      "training: {epochs: 0}\n";
+  auto r = train_cli(dir, spec, {"--save-weights", (dir / "w.safetensors").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string bytes = test::read_text(dir / "w.safetensors");
+  std::uint64_t header = 0;
+  for (int i = 0; i < 8; ++i) header |= std::uint64_t(std::uint8_t(bytes[i])) << (8 * i);
+  auto offsets = json::parse(bytes.substr(8, header))["0.weight"]["data_offsets"];
+  const float nan = std::nanf("");
+  for (std::size_t at = 8 + header + offsets[0].get<std::size_t>(); at < 8 + header + offsets[1].get<std::size_t>();
+       at += sizeof nan)
+    std::memcpy(bytes.data() + at, &nan, sizeof nan);
+  test::write_text(dir / "nan.safetensors", bytes);
+
+  r = train_cli(dir, spec, {"--load-weights", (dir / "nan.safetensors").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto summary = parse_strict(test::read_text(dir / "out.json"));
+  EXPECT_EQ(summary["status"], "diverged");
+  EXPECT_EQ(summary["diverged_epoch"], 0);
 }

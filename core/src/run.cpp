@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <numeric>
+#include <thread>
 
 #include "gradlab/core/datasets.hpp"
 #include "gradlab/core/error.hpp"
@@ -29,7 +30,10 @@ void write_file_atomically(const std::string& path, const std::string& bytes) {
   namespace fs = std::filesystem;
   fs::path target(path);
   fs::path temp = target;
-  temp += ".tmp." + std::to_string(::getpid());
+  // Unique per process and thread: concurrent runs in one process may write
+  // outputs at the same time.
+  temp += ".tmp." + std::to_string(::getpid()) + "." +
+          std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     if (!out) throw InputError(path, "cannot write (does the folder exist and is it writable?)");
@@ -322,6 +326,8 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
     return std::isfinite(train.loss);
   };
 
+  if (summary.status == RunStatus::ok && !all_finite(network->parameters()))
+    diverge(0, "the starting weights are not finite");  // e.g. a --load-weights file holding NaN
   if (summary.status == RunStatus::ok && !record_epoch(0, true)) diverge(0, "the loss is not finite before training");
 
   std::vector<std::int64_t> order(static_cast<std::size_t>(data->train.examples));

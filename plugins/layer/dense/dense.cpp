@@ -14,6 +14,7 @@ class Dense final : public Layer {
 
   Shape configure(Shape input) override {
     inputs_ = input.features;
+    steps_ = input.steps;
     return {units_, input.steps};
   }
   Index param_count() const override { return units_ * inputs_ + (use_bias_ ? units_ : 0); }
@@ -33,9 +34,10 @@ class Dense final : public Layer {
   // The three products' packing buffers, sized once here, so that forward and
   // backward allocate nothing whatever the CPU's cache sizes (gradlab/gemm.hpp).
   void reserve(Index max_batch) override {
-    gemm_.reserve(units_, max_batch, inputs_);  // out = W in
-    gemm_.reserve(units_, inputs_, max_batch);  // gW += g in^T
-    gemm_.reserve(inputs_, max_batch, units_);  // grad_in = W^T g
+    const Index columns = max_batch * steps_;  // a sequence batch has one column per example and step
+    gemm_.reserve(units_, columns, inputs_);   // out = W in
+    gemm_.reserve(units_, inputs_, columns);   // gW += g in^T
+    gemm_.reserve(inputs_, columns, units_);   // grad_in = W^T g
   }
 
   void forward(ConstMatrixMap in, MatrixMap out, const ForwardContext&) override {
@@ -65,6 +67,7 @@ class Dense final : public Layer {
   Index units_;
   bool use_bias_;
   Index inputs_ = 0;
+  Index steps_ = 1;
   Scalar* weight_ = nullptr;
   Scalar* grad_ = nullptr;
   GemmWorkspace gemm_;
