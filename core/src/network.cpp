@@ -3,14 +3,28 @@
 #include <cmath>
 
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 
 namespace gradlab {
 
-Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs)
+namespace {
+// Sizes are summed in double: an estimate only needs to be right to a few
+// digits, and a huge layer must not wrap an integer around to a small number.
+constexpr double bytes_per_scalar = sizeof(Scalar);
+}  // namespace
+
+Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs, NetworkLimits limits)
     : layers_(std::move(layers)), input_(input), task_(task), outputs_(outputs) {
   if (layers_.empty()) throw InputError("model", "has no layers");
   shapes_.push_back(input);
   Index params = 0, buffers = 0;
+  const double batch = double(std::max<Index>(limits.batch, 1));
+  const double per_param = bytes_per_scalar * double(2 + std::max<Index>(limits.optimizer_slots, 0));
+  // The input batch and the two ping-pong gradient buffers (as wide as the widest layer).
+  double widest = double(input.features) * double(input.steps);
+  double estimate = bytes_per_scalar * widest * batch;
+  double activations = 0;
+  const double budget = double(limits.max_bytes);
   for (auto& entry : layers_) {
     Shape out;
     try {
@@ -21,14 +35,31 @@ Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index
     }
     if (out.features <= 0 || out.steps <= 0)
       throw InputError(entry.where, "layer '" + entry.type + "' produced an empty output shape");
+    const Index count = entry.layer->param_count();
+    const Index buffer_count = entry.layer->buffer_count();
+    if (count < 0 || buffer_count < 0)
+      throw InputError(entry.where, "layer '" + entry.type + "' reports a negative parameter or buffer count");
+    const double width = double(out.features) * double(out.steps);
+    widest = std::max(widest, width);
+    activations += bytes_per_scalar * width * batch;
+    estimate += per_param * double(count) + bytes_per_scalar * double(buffer_count);
+    const double total = estimate + activations + 2 * bytes_per_scalar * widest * batch;
+    if (total > budget || total > 9e18)
+      throw InputError(entry.where, "layer '" + entry.type + "' (layer " + std::to_string(shapes_.size() - 1) +
+                                        ") brings the model to about " +
+                                        format_bytes(std::uint64_t(std::min(total, 9e18))) +
+                                        " (parameters, gradients, optimizer state and activations for a batch of " +
+                                        std::to_string(std::int64_t(batch)) + "), more than the memory budget of " +
+                                        format_bytes(limits.max_bytes) + " (see --max-memory)");
     shapes_.push_back(out);
     offsets_.push_back(params);
-    counts_.push_back(entry.layer->param_count());
-    params += counts_.back();
+    counts_.push_back(count);
+    params += count;
     buffer_offsets_.push_back(buffers);
-    buffer_counts_.push_back(entry.layer->buffer_count());
-    buffers += buffer_counts_.back();
+    buffer_counts_.push_back(buffer_count);
+    buffers += buffer_count;
   }
+  estimated_bytes_ = std::uint64_t(estimate + activations + 2 * bytes_per_scalar * widest * batch);
   const Shape last = shapes_.back();
   if (last.steps != 1)
     throw InputError(layers_.back().where, "the model's output has " + std::to_string(last.steps) +
@@ -197,6 +228,13 @@ double Network::loss(const BatchView& batch) {
 }
 
 void Network::forward_prefix(const BatchView& batch, Index upto, MatrixMap out) {
+  if (upto < 0 || upto > layer_count())
+    throw std::out_of_range("forward_prefix: no layer prefix of length " + std::to_string(upto));
+  const Shape s = shapes_[static_cast<std::size_t>(upto)];
+  if (out.rows() != s.features || out.cols() != s.steps * batch.batch)
+    throw std::invalid_argument("forward_prefix: out is " + std::to_string(out.rows()) + "x" +
+                                std::to_string(out.cols()) + ", the activation is " + std::to_string(s.features) + "x" +
+                                std::to_string(s.steps * batch.batch));
   reserve(batch.batch);
   ForwardContext ctx{Mode::eval, false, batch.batch};
   forward(batch, upto, ctx);

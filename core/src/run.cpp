@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <numeric>
 #include <thread>
 
 #include "gradlab/core/datasets.hpp"
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 #include "gradlab/core/weights.hpp"
 
 namespace gradlab {
@@ -24,34 +26,6 @@ const char* to_string(RunStatus status) {
     case RunStatus::failed: return "failed";
   }
   return "?";
-}
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path temp = target;
-  // Unique per process and thread: concurrent runs in one process may write
-  // outputs at the same time.
-  temp += ".tmp." + std::to_string(::getpid()) + "." +
-          std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, "cannot write (does the folder exist and is it writable?)");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      std::error_code ec;
-      fs::remove(temp, ec);
-      throw InputError(path, "write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, target, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    throw InputError(path, "cannot replace the file: " + ec.message());
-  }
 }
 
 namespace {
@@ -164,8 +138,8 @@ bool all_finite(const Vector& v) { return v.allFinite(); }
 
 }  // namespace
 
-std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry) {
-  DataContext context{spec.spec_dir, default_data_dir().string()};
+std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry, std::uint64_t max_bytes) {
+  DataContext context{spec.spec_dir, default_data_dir().string(), max_bytes};
   try {
     auto data = registry.make_dataset(spec.data.name, spec.data.params, context);
     if (data->train.examples == 0)
@@ -178,7 +152,14 @@ std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry&
   }
 }
 
-std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data) {
+Index planned_batch(const RunSpec& spec, const Dataset& data) {
+  const Index batch = std::min<Index>(spec.training.batch_size, data.train.examples);
+  const Index probe = std::min<Index>(spec.probes.batch, data.train.examples);
+  return std::max<Index>({batch, probe, 256});
+}
+
+std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data,
+                                       std::uint64_t max_bytes) {
   std::vector<NetworkLayer> layers;
   for (const auto& l : spec.layers) {
     NetworkLayer entry;
@@ -187,7 +168,10 @@ std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& regi
     entry.layer = make_layer(registry, l, entry.init);
     layers.push_back(std::move(entry));
   }
-  return std::make_shared<Network>(std::move(layers), data.input, data.task, data.outputs);
+  NetworkLimits limits;
+  limits.max_bytes = max_bytes;
+  limits.batch = planned_batch(spec, data);
+  return std::make_shared<Network>(std::move(layers), data.input, data.task, data.outputs, limits);
 }
 
 nlohmann::json to_json(const RunSummary& s) {
@@ -253,40 +237,17 @@ double train_step(Network& network, Optimizer& optimizer, const Split& split, co
   return loss;
 }
 
-RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
-  using clock = std::chrono::steady_clock;
-  auto data = options.dataset ? options.dataset : load_dataset(spec, registry);
-  auto network = build_network(spec, registry, *data);
+namespace {
 
-  RunResult result;
-  RunSummary& summary = result.summary;
-  summary.seed = options.seed.value_or(spec.training.seed);
-  summary.spec = spec.effective;
-  summary.plugins.push_back(provenance(registry, ComponentKind::dataset, spec.data));
-  collect_layer_provenance(registry, spec.layers, summary.plugins);
-  summary.plugins.push_back(provenance(registry, ComponentKind::initializer, spec.init));
-  summary.plugins.push_back(provenance(registry, ComponentKind::optimizer, spec.optimizer));
-  if (spec.pretrain) summary.plugins.push_back(provenance(registry, ComponentKind::pretrain, *spec.pretrain));
-
-  Rng rng(static_cast<std::uint64_t>(summary.seed));
-  auto init =
-      make_at(spec.init, "initializer", [&] { return registry.make_initializer(spec.init.name, spec.init.params); });
-  auto optimizer = make_at(spec.optimizer, "optimizer",
-                           [&] { return registry.make_optimizer(spec.optimizer.name, spec.optimizer.params); });
-  std::shared_ptr<PretrainStrategy> pretrain;
-  if (spec.pretrain)
-    pretrain = make_at(*spec.pretrain, "pretrain",
-                       [&] { return registry.make_pretrain(spec.pretrain->name, spec.pretrain->params); });
-
-  const Index batch_size = std::min<Index>(spec.training.batch_size, data->train.examples);
-  const Index probe_size = std::min<Index>(spec.probes.batch, data->train.examples);
-  network->reserve(std::max<Index>({batch_size, probe_size, 256}));
-  network->initialize(*init, rng);
-  if (!options.load_weights.empty()) load_weights(options.load_weights, *network);
-  result.network = network;
-
-  const auto started = clock::now();
-  auto seconds = [&] { return std::chrono::duration<double>(clock::now() - started).count(); };
+// The body of train_run after the network is built and initialized.
+// Everything it calls may throw: train_run turns that into a failed run.
+void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optimizer& opt, PretrainStrategy* pretrain,
+                const Registry& registry, const RunOptions& options, Rng& rng, RunSummary& summary,
+                const std::function<double()>& seconds, std::int64_t& current_epoch, Index batch_size,
+                Index probe_size) {
+  const Dataset* data = &dataset;
+  Network* network = &net;
+  Optimizer* optimizer = &opt;
   auto cancelled = [&] { return options.cancel && options.cancel->load(); };
   auto diverge = [&](std::int64_t epoch, std::string why) {
     summary.status = RunStatus::diverged;
@@ -302,8 +263,7 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
     } catch (const std::exception& e) {
       summary.status = RunStatus::failed;
       summary.message = std::string("pretraining '") + spec.pretrain->name + "' failed: " + e.what();
-      summary.seconds = seconds();
-      return result;
+      return;
     }
     if (!all_finite(network->parameters())) diverge(0, "pretraining produced non-finite weights");
   }
@@ -336,6 +296,7 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
   std::int64_t iteration = 0;
   const std::int64_t epochs = spec.training.epochs;
   for (std::int64_t epoch = 1; epoch <= epochs && summary.status == RunStatus::ok; ++epoch) {
+    current_epoch = epoch;
     if (cancelled()) {
       summary.status = RunStatus::failed;
       summary.message = "cancelled";
@@ -362,6 +323,70 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
     summary.epochs_run = epoch;
     const bool probe = epoch % spec.probes.every == 0 || epoch == epochs;
     if (!record_epoch(epoch, probe)) diverge(epoch, "the training loss is not finite after the epoch");
+  }
+}
+
+}  // namespace
+
+RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
+  using clock = std::chrono::steady_clock;
+  const std::uint64_t budget = options.max_memory ? options.max_memory : default_memory_budget();
+  auto data = options.dataset ? options.dataset : load_dataset(spec, registry, budget);
+  // A shared data set is already in memory; the model gets what is left.
+  auto network = build_network(spec, registry, *data, budget);
+
+  RunResult result;
+  RunSummary& summary = result.summary;
+  summary.seed = options.seed.value_or(spec.training.seed);
+  summary.spec = spec.effective;
+  summary.plugins.push_back(provenance(registry, ComponentKind::dataset, spec.data));
+  collect_layer_provenance(registry, spec.layers, summary.plugins);
+  summary.plugins.push_back(provenance(registry, ComponentKind::initializer, spec.init));
+  summary.plugins.push_back(provenance(registry, ComponentKind::optimizer, spec.optimizer));
+  if (spec.pretrain) summary.plugins.push_back(provenance(registry, ComponentKind::pretrain, *spec.pretrain));
+
+  Rng rng(static_cast<std::uint64_t>(summary.seed));
+  auto init =
+      make_at(spec.init, "initializer", [&] { return registry.make_initializer(spec.init.name, spec.init.params); });
+  auto optimizer = make_at(spec.optimizer, "optimizer",
+                           [&] { return registry.make_optimizer(spec.optimizer.name, spec.optimizer.params); });
+  std::shared_ptr<PretrainStrategy> pretrain;
+  if (spec.pretrain)
+    pretrain = make_at(*spec.pretrain, "pretrain",
+                       [&] { return registry.make_pretrain(spec.pretrain->name, spec.pretrain->params); });
+
+  const Index batch_size = std::min<Index>(spec.training.batch_size, data->train.examples);
+  const Index probe_size = std::min<Index>(spec.probes.batch, data->train.examples);
+  const auto started = clock::now();
+  const std::function<double()> seconds = [&] { return std::chrono::duration<double>(clock::now() - started).count(); };
+  result.network = network;
+  // From here on, an exception from any plugin (or an allocation that fails)
+  // ends this run as `failed` with what it said; the epochs recorded so far
+  // stay in the summary, and a study goes on with its other runs.
+  std::int64_t current_epoch = 0;
+  auto fail = [&](const std::string& what) {
+    summary.status = RunStatus::failed;
+    summary.message = (current_epoch > 0 ? "in epoch " + std::to_string(current_epoch) + ": " : std::string()) + what;
+    summary.seconds = seconds();
+  };
+  try {
+    network->reserve(planned_batch(spec, *data));
+    network->initialize(*init, rng);
+  } catch (const std::exception& e) {
+    fail(std::string("initializing the network failed: ") + e.what());
+    return result;
+  } catch (...) {
+    fail("initializing the network failed with a non-standard exception");
+    return result;
+  }
+  if (!options.load_weights.empty()) load_weights(options.load_weights, *network);  // bad input: throws InputError
+  try {
+    train_loop(spec, *data, *network, *optimizer, pretrain.get(), registry, options, rng, summary, seconds,
+               current_epoch, batch_size, probe_size);
+  } catch (const std::exception& e) {
+    fail(e.what());
+  } catch (...) {
+    fail("a plugin threw a non-standard exception");
   }
   summary.seconds = seconds();
   return result;

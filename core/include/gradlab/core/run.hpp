@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gradlab/core/io.hpp"
 #include "gradlab/core/network.hpp"
 #include "gradlab/core/registry.hpp"
 #include "gradlab/core/spec.hpp"
@@ -60,6 +61,10 @@ struct RunOptions {
   std::shared_ptr<const Dataset> dataset;
   // Overrides spec.training.seed (studies derive one per run).
   std::optional<std::int64_t> seed;
+  // The memory the run may plan to use, in bytes (data set and model); a data
+  // file or model estimated beyond it is refused as bad input before anything
+  // that size is allocated. 0: default_memory_budget().
+  std::uint64_t max_memory = 0;
 };
 
 struct RunResult {
@@ -68,15 +73,20 @@ struct RunResult {
 };
 
 // Builds the data set and network (throwing InputError on bad input, before any
-// training), then trains. Numerical blow-up ends the run with status diverged;
-// it does not throw.
+// training), then trains. Numerical blow-up ends the run with status diverged,
+// and an exception from a plugin while it trains (or a failed allocation)
+// with status failed and the exception's message; neither throws, and the
+// epochs recorded before stay in the summary.
 RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options = {});
 
-// Loads a data set as the spec describes it.
-std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry);
+// Loads a data set as the spec describes it, within max_bytes of memory.
+std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry,
+                                            std::uint64_t max_bytes = ~std::uint64_t(0));
 
-// Builds the network for a spec and data set, configured but not initialized.
-std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data);
+// Builds the network for a spec and data set, configured but not initialized;
+// refuses (InputError naming the layer) a model estimated beyond max_bytes.
+std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data,
+                                       std::uint64_t max_bytes = ~std::uint64_t(0));
 
 // One step of the training loop: gathers examples order[0 .. count) of `split`,
 // computes the mean loss and its gradient, clips the gradient (each entry to
@@ -86,9 +96,5 @@ std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& regi
 // `count`, optimizer reset) it allocates no memory: tests/allocation_test.cpp.
 double train_step(Network& network, Optimizer& optimizer, const Split& split, const std::int64_t* order, Index count,
                   std::int64_t iteration, double clip_value = 0.0, double clip_norm = 0.0);
-
-// Writes text to `path` through a temporary file and a rename, so a failed or
-// interrupted write never leaves a partial file behind.
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace gradlab
