@@ -31,10 +31,22 @@
 #define GRADLAB_ABI_STDLIB "stdlib-unknown"
 #endif
 
-#define GRADLAB_ABI_TAG                                                                                           \
-  GRADLAB_ABI_COMPILER ";" GRADLAB_ABI_STDLIB ";eigen-" GRADLAB_ABI_STR(EIGEN_WORLD_VERSION) "." GRADLAB_ABI_STR( \
-      EIGEN_MAJOR_VERSION) "." GRADLAB_ABI_STR(EIGEN_MINOR_VERSION) ";scalar-" GRADLAB_SCALAR_NAME                \
-                                                                    ";align-" GRADLAB_ABI_STR(EIGEN_MAX_ALIGN_BYTES)
+// The matrix-product backend (gradlab/gemm.hpp; CMake option GRADLAB_GEMM_BACKEND):
+// results differ in rounding between backends, so a plugin and its host agree on it.
+#if defined(GRADLAB_GEMM_BLAS) && GRADLAB_GEMM_BLAS
+#define GRADLAB_ABI_GEMM "openblas"
+#else
+#define GRADLAB_ABI_GEMM "eigen"
+#endif
+
+// clang-format off
+#define GRADLAB_ABI_TAG                                                                              \
+  GRADLAB_ABI_COMPILER ";" GRADLAB_ABI_STDLIB                                                        \
+  ";eigen-" GRADLAB_ABI_STR(EIGEN_WORLD_VERSION) "." GRADLAB_ABI_STR(EIGEN_MAJOR_VERSION) "."        \
+      GRADLAB_ABI_STR(EIGEN_MINOR_VERSION)                                                           \
+  ";scalar-" GRADLAB_SCALAR_NAME ";align-" GRADLAB_ABI_STR(EIGEN_MAX_ALIGN_BYTES)                    \
+  ";gemm-" GRADLAB_ABI_GEMM
+// clang-format on
 
 namespace gradlab {
 inline constexpr const char* abi_tag = GRADLAB_ABI_TAG;
