@@ -231,6 +231,11 @@ nlohmann::json to_json(const RunSummary& s) {
   final_row["epochs_run"] = s.epochs_run;
   final_row["seconds"] = s.seconds;
   out["final"] = final_row;
+  out["timing"] = {{"train_steps", s.timing.train_steps},
+                   {"evaluation", s.timing.evaluation},
+                   {"probes", s.timing.probes},
+                   {"pretraining", s.timing.pretraining},
+                   {"other", s.timing.other}};
   if (s.diverged_epoch) out["diverged_epoch"] = *s.diverged_epoch;
   if (!s.message.empty()) out["message"] = s.message;
   out["gradlab_version"] = version_string;
@@ -287,6 +292,18 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
 
   const auto started = clock::now();
   auto seconds = [&] { return std::chrono::duration<double>(clock::now() - started).count(); };
+  // Lap timer: lap(part) adds the time since the previous lap to `part`, so every
+  // interval of the run lands in exactly one part of summary.timing.
+  auto last_lap = started;
+  auto lap = [&](double& part) {
+    const auto now = clock::now();
+    part += std::chrono::duration<double>(now - last_lap).count();
+    last_lap = now;
+  };
+  auto finish = [&] {
+    lap(summary.timing.other);
+    summary.seconds = std::chrono::duration<double>(last_lap - started).count();
+  };
   auto cancelled = [&] { return options.cancel && options.cancel->load(); };
   auto diverge = [&](std::int64_t epoch, std::string why) {
     summary.status = RunStatus::diverged;
@@ -302,9 +319,11 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
     } catch (const std::exception& e) {
       summary.status = RunStatus::failed;
       summary.message = std::string("pretraining '") + spec.pretrain->name + "' failed: " + e.what();
-      summary.seconds = seconds();
+      lap(summary.timing.pretraining);
+      finish();
       return result;
     }
+    lap(summary.timing.pretraining);
     if (!all_finite(network->parameters())) diverge(0, "pretraining produced non-finite weights");
   }
 
@@ -313,13 +332,18 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
   auto record_epoch = [&](std::int64_t epoch, bool probe) {
     EpochRecord record;
     record.epoch = epoch;
+    lap(summary.timing.other);
     auto train = network->evaluate(data->train);
     auto test = network->evaluate(data->test);
+    lap(summary.timing.evaluation);
     record.train_loss = train.loss;
     record.train_accuracy = train.accuracy;
     record.test_loss = test.loss;
     record.test_accuracy = test.accuracy;
-    if (probe) record.layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
+    if (probe) {
+      record.layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
+      lap(summary.timing.probes);
+    }
     record.seconds = seconds();
     summary.epochs.push_back(record);
     if (options.on_epoch) options.on_epoch(summary.epochs.back());
@@ -341,6 +365,7 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
       summary.message = "cancelled";
       break;
     }
+    lap(summary.timing.other);
     if (spec.training.shuffle) std::shuffle(order.begin(), order.end(), rng);
     const Index n = data->train.examples;
     for (Index first = 0; first < n; first += batch_size) {
@@ -354,16 +379,20 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
       }
       ++iteration;
     }
+    lap(summary.timing.train_steps);
     if (summary.status != RunStatus::ok) break;
     if (!all_finite(network->parameters())) {
       diverge(epoch, "the weights became non-finite");
       break;
     }
     summary.epochs_run = epoch;
+    // Evaluated (recorded) epochs: every eval_every-th and the last; probes are
+    // taken on recorded epochs that are a multiple of probes.every, and the last.
+    if (epoch % spec.training.eval_every != 0 && epoch != epochs) continue;
     const bool probe = epoch % spec.probes.every == 0 || epoch == epochs;
     if (!record_epoch(epoch, probe)) diverge(epoch, "the training loss is not finite after the epoch");
   }
-  summary.seconds = seconds();
+  finish();
   return result;
 }
 
