@@ -124,23 +124,10 @@ that knows this CPU (Debian 12's 0.3.21 knows Haswell, Zen, SkylakeX, Cooperlake
   fi
 fi
 
-# --- gradlab's side -----------------------------------------------------------
-gradlab_info=$("$bench" --benchmark_filter='^$' --benchmark_format=json 2>/dev/null | "$python" -c '
-import json, sys
-c = json.load(sys.stdin).get("context", {})
-backend = c.get("gradlab_gemm_backend", "eigen")
-library = c.get("gradlab_blas_library", "?")
-version = " ".join(c.get("gradlab_blas_config", "").split()[:2])
-kernel = c.get("gradlab_blas_core", "?")
-if backend != "eigen":
-    print(f"matrix products on {backend} ({library}, {version}, kernel {kernel}), Eigen for small products")
-else:
-    print("matrix products on the Eigen kernel only")
-' || echo "matrix products: unknown")
-
 cases=("mlp_64-100x10-10_sigmoid/batch:32" "mlp_784-1024x4-10_sigmoid/batch:256")
 results=$(mktemp)
-trap 'rm -f "$results"' EXIT
+gradlab_context=$(mktemp)
+trap 'rm -f "$results" "$gradlab_context"' EXIT
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 for ((round = 1; round <= rounds; round++)); do
@@ -150,10 +137,22 @@ for ((round = 1; round <= rounds; round++)); do
     "$bench" --benchmark_filter="^${filter}/" --benchmark_min_time="$min_time" --benchmark_format=json 2>/dev/null |
       "$python" -c '
 import json, sys
-for b in json.load(sys.stdin)["benchmarks"]:
+run = json.load(sys.stdin)
+for b in run["benchmarks"]:
     if "samples_per_second" in b:
         print("gradlab", sys.argv[1], b["samples_per_second"], int(b.get("params", 0)))
-' "$c" >>"$results"
+# What runs gradlab'"'"'s products: the backend, and the OpenBLAS this process bound.
+c = run.get("context", {})
+backend = c.get("gradlab_gemm_backend", "eigen")
+library = c.get("gradlab_blas_library", "?")
+version = " ".join(c.get("gradlab_blas_config", "").split()[:2])
+kernel = c.get("gradlab_blas_core", "?")
+with open(sys.argv[2], "w") as out:
+    if backend != "eigen":
+        out.write(f"matrix products on {backend} ({library}, {version}, kernel {kernel}), Eigen for small ones\n")
+    else:
+        out.write("matrix products on the Eigen kernel only\n")
+' "$c" "$gradlab_context" >>"$results"
     if ((have_torch)); then
       run_variants=("${variants[@]}")
       ((${#run_variants[@]} == 0)) && run_variants=(auto) && variant_env[auto]=""
@@ -174,11 +173,17 @@ done
 
 echo "Training throughput, samples/s, one thread each, best of $rounds alternating rounds of ${min_time}s"
 echo "CPU: ${cpu_model:-unknown} ($(uname -m), $(nproc) CPUs; load average $load_before before, $(cut -d' ' -f1-3 /proc/loadavg) after)"
-echo "gradlab: $gradlab_info"
+echo "gradlab: $(cat "$gradlab_context")"
 if ((have_torch)); then
   echo "$peer_line"
   for v in "${variants[@]}"; do
-    [[ "$v" == forced ]] && echo "  also run with ${variant_note[$v]}: kernel ${variant_core[$v]} (OpenBLAS picked $core on this CPU); the faster figure is kept"
+    if [[ "$v" == forced ]]; then
+      if in_list "$core" "$generic_cores"; then
+        echo "  OpenBLAS picked its generic $core kernel on this CPU (not measured); run with ${variant_note[$v]}: kernel ${variant_core[$v]}"
+      else
+        echo "  also run with ${variant_note[$v]}: kernel ${variant_core[$v]} (OpenBLAS picked $core on this CPU); the faster figure is kept"
+      fi
+    fi
   done
 fi
 if [[ -n "$refusal" ]]; then
