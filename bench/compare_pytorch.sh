@@ -140,7 +140,8 @@ import json, sys
 run = json.load(sys.stdin)
 for b in run["benchmarks"]:
     if "samples_per_second" in b:
-        print("gradlab", sys.argv[1], b["samples_per_second"], int(b.get("params", 0)))
+        cpu_rate = b["samples_per_second"] * b["real_time"] / b["cpu_time"]  # samples per CPU second
+        print("gradlab", sys.argv[1], b["samples_per_second"], cpu_rate, int(b.get("params", 0)))
 # What runs gradlab'"'"'s products: the backend, and the OpenBLAS this process bound.
 c = run.get("context", {})
 backend = c.get("gradlab_gemm_backend", "eigen")
@@ -167,7 +168,7 @@ with open(sys.argv[2], "w") as out:
   for v in "${variants[@]}"; do
     # shellcheck disable=SC2086
     info=$("${peer_env[@]}" ${variant_env[$v]} "$python" "$here/blas_info.py" --sgemm "$sgemm_n" --min-time 0.5 | tail -1)
-    echo "sgemm:$v - $(field "$info" sgemm_gflops)" >>"$results"
+    echo "sgemm:$v - $(field "$info" sgemm_gflops) $(field "$info" sgemm_cpu_gflops)" >>"$results"
   done
 done
 
@@ -194,37 +195,46 @@ fi
 "$python" - "$results" "$have_torch" "$([[ -n "$refusal" ]] && echo 0 || echo 1)" "$sgemm_n" "${cases[@]}" <<'EOF'
 import sys
 path, have_torch, ratio_ok, sgemm_n, cases = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1", sys.argv[4], sys.argv[5:]
+# best[(side, name)] = [best wall-clock rate, best CPU-time rate]
 best, params, peer_variant = {}, {}, {}
 for line in open(path):
-    side, name, value, *rest = line.split()
-    if value in ("", "None"):
+    side, name, wall, cpu, *rest = line.split()
+    if wall in ("", "None"):
         continue
     if side.startswith("pytorch:"):
         variant = side.split(":", 1)[1]
-        if float(value) > best.get(("pytorch", name), 0.0):
+        if float(wall) > best.get(("pytorch", name), [0.0, 0.0])[0]:
             peer_variant[name] = variant
         side = "pytorch"
     elif side.startswith("sgemm:"):
         side, name = "sgemm", "sgemm"
     if rest:
         params[name] = int(rest[0])
-    best[(side, name)] = max(best.get((side, name), 0.0), float(value))
+    b = best.setdefault((side, name), [0.0, 0.0])
+    b[0] = max(b[0], float(wall))
+    b[1] = max(b[1], float(cpu))
 sgemm = best.get(("sgemm", "sgemm"))
 if sgemm:
-    print(f"Single-core SGEMM on this machine (PyTorch's OpenBLAS, torch.mm {sgemm_n}^3, 1 thread): {sgemm:.1f} GFLOP/s")
+    print(f"Single-core SGEMM on this machine (PyTorch's OpenBLAS, torch.mm {sgemm_n}^3, 1 thread): "
+          f"{sgemm[0]:.1f} GFLOP/s ({sgemm[1]:.1f} per CPU second)")
 head = ["case (sigmoid MLP, SGD, cross-entropy)", "gradlab", "PyTorch", "gradlab/PyTorch", "gradlab GFLOP/s",
-        "of SGEMM"]
+        "of SGEMM", "CPU-time ratio", "CPU-time of SGEMM"]
 rows = []
 for c in cases:
     g = best.get(("gradlab", c))
     t = best.get(("pytorch", c)) if have_torch else None
-    ratio = f"{g / t:.2f}x" if g and t and ratio_ok else "n/a"
-    gflops = 6.0 * params.get(c, 0) * g / 1e9 if g else None
-    share = f"{100.0 * gflops / sgemm:.0f}%" if gflops and sgemm else "n/a"
-    ts = f"{t:,.0f}" if t else ("n/a" if not have_torch else "failed")
+    cells = [c, f"{g[0]:,.0f}" if g else "failed"]
+    ts = f"{t[0]:,.0f}" if t else ("n/a" if not have_torch else "failed")
     if t and peer_variant.get(c) == "forced":
         ts += " *"
-    rows.append([c, f"{g:,.0f}" if g else "failed", ts, ratio, f"{gflops:.1f}" if gflops else "n/a", share])
+    cells.append(ts)
+    cells.append(f"{g[0] / t[0]:.2f}x" if g and t and ratio_ok else "n/a")
+    gflops = [6.0 * params.get(c, 0) * r / 1e9 for r in g] if g else None
+    cells.append(f"{gflops[0]:.1f}" if gflops else "n/a")
+    cells.append(f"{100.0 * gflops[0] / sgemm[0]:.0f}%" if gflops and sgemm else "n/a")
+    cells.append(f"{g[1] / t[1]:.2f}x" if g and t and ratio_ok else "n/a")
+    cells.append(f"{100.0 * gflops[1] / sgemm[1]:.0f}%" if gflops and sgemm else "n/a")
+    rows.append(cells)
 widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
 print("| " + " | ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(head)) + " |")
 print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -232,5 +242,7 @@ for r in rows:
     print("| " + " | ".join(v.ljust(widths[0]) if i == 0 else v.rjust(widths[i]) for i, v in enumerate(r)) + " |")
 if any(peer_variant.get(c) == "forced" for c in cases):
     print("* PyTorch's best figure came with the forced OPENBLAS_CORETYPE")
-print("GFLOP/s = 6 x parameters x samples/s (forward and two backward products per weight).")
+print("Samples/s over wall time. GFLOP/s = 6 x parameters x samples/s (forward and two backward products per")
+print("weight). The CPU-time columns divide by each process's CPU time instead (samples or flops per CPU second):")
+print("the steadier comparison when other processes share the cores (load average above the CPU count).")
 EOF
