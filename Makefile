@@ -6,15 +6,25 @@ CMAKE_FLAGS ?=
 
 APT_PACKAGES = build-essential cmake ninja-build pkg-config libeigen3-dev libtbb-dev libboost-dev \
   libboost-program-options-dev libboost-filesystem-dev libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libopenblas-serial-dev
+# `make bench` also needs the peer: PyTorch, on OpenBLAS (Debian's python3-torch
+# alone gets the netlib reference BLAS, 10-20x slower), and numpy for the
+# machine's single-core SGEMM rate.
+BENCH_PACKAGES = python3-torch libopenblas0-pthread python3-numpy
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps bench-deps install-packages build test demo bench clean
 
 all: build
 
 # Installs only what is missing, so a prepared machine does not touch apt at all.
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
+
+bench-deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
+
+install-packages:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -34,7 +44,7 @@ demo: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target runtime
 	./examples/demo.sh $(BUILD)
 
-bench: build
+bench: build bench-deps
 	./bench/compare_pytorch.sh $(BUILD)
 
 clean:

@@ -109,11 +109,18 @@ ConstMatrixMap Network::input_view(const BatchView& batch) const {
 }
 
 BatchView Network::gather(const Split& split, const std::int64_t* order, Index count) {
+  return gather_examples(split, order, 0, count);
+}
+
+BatchView Network::gather_range(const Split& split, Index first, Index count) {
+  return gather_examples(split, nullptr, first, count);
+}
+
+BatchView Network::gather_examples(const Split& split, const std::int64_t* order, Index first, Index count) {
   reserve(count);
   const Index steps = input_.steps;
-  const Index features = input_.features;
   for (Index b = 0; b < count; ++b) {
-    const Index example = order ? static_cast<Index>(order[b]) : b;
+    const Index example = order ? static_cast<Index>(order[b]) : first + b;
     // Split storage is example-major (steps consecutive columns per example);
     // a batch is time-major (column t * batch + b), so recurrent layers read
     // one contiguous block per step.
@@ -123,7 +130,6 @@ BatchView Network::gather(const Split& split, const std::int64_t* order, Index c
     else
       targets_.col(b) = split.targets.col(example);
   }
-  (void)features;
   BatchView view;
   view.inputs = batch_inputs_.data();
   view.batch = count;
@@ -249,13 +255,25 @@ Network::Evaluation Network::evaluate(const Split& split) {
   const Index total = split.examples;
   if (total == 0) return result;
   const Index chunk = std::max<Index>(max_batch_, 1);
+  reserve(chunk);
   double loss_sum = 0.0;
   Index correct = 0;
+  // One forward pass over the split, chunk by chunk, nothing allocated: with one
+  // step per example a chunk of the split is already in batch layout and is read
+  // in place; sequences are copied into the time-major batch workspace.
   for (Index first = 0; first < total; first += chunk) {
     const Index count = std::min(chunk, total - first);
-    std::vector<std::int64_t> order(static_cast<std::size_t>(count));
-    for (Index b = 0; b < count; ++b) order[b] = first + b;
-    BatchView batch = gather(split, order.data(), count);
+    BatchView batch;
+    if (input_.steps == 1) {
+      batch.inputs = split.inputs.data() + first * input_.features;
+      batch.batch = count;
+      if (task_ == Task::classification)
+        batch.labels = split.labels.data() + first;
+      else
+        batch.targets = split.targets.data() + first * outputs_;
+    } else {
+      batch = gather_range(split, first, count);
+    }
     ForwardContext ctx{Mode::eval, false, count};
     forward(batch, layer_count(), ctx);
     Index right = 0;

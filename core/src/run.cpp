@@ -215,6 +215,11 @@ nlohmann::json to_json(const RunSummary& s) {
   final_row["epochs_run"] = s.epochs_run;
   final_row["seconds"] = s.seconds;
   out["final"] = final_row;
+  out["timing"] = {{"train_steps", s.timing.train_steps},
+                   {"evaluation", s.timing.evaluation},
+                   {"probes", s.timing.probes},
+                   {"pretraining", s.timing.pretraining},
+                   {"other", s.timing.other}};
   if (s.diverged_epoch) out["diverged_epoch"] = *s.diverged_epoch;
   if (!s.message.empty()) out["message"] = s.message;
   out["gradlab_version"] = version_string;
@@ -239,15 +244,35 @@ double train_step(Network& network, Optimizer& optimizer, const Split& split, co
 
 namespace {
 
+// Lap timer: lap(part) adds the time since the previous lap to `part`, so every
+// interval of the run lands in exactly one part of summary.timing.
+struct LapTimer {
+  using clock = std::chrono::steady_clock;
+  clock::time_point started = clock::now();
+  clock::time_point last = started;
+  double since_start() const { return std::chrono::duration<double>(clock::now() - started).count(); }
+  void lap(double& part) {
+    const auto now = clock::now();
+    part += std::chrono::duration<double>(now - last).count();
+    last = now;
+  }
+  // Closes the run: what is left goes to `other`, and seconds is the sum.
+  void finish(RunSummary& summary) {
+    lap(summary.timing.other);
+    summary.seconds = std::chrono::duration<double>(last - started).count();
+  }
+};
+
 // The body of train_run after the network is built and initialized.
 // Everything it calls may throw: train_run turns that into a failed run.
 void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optimizer& opt, PretrainStrategy* pretrain,
-                const Registry& registry, const RunOptions& options, Rng& rng, RunSummary& summary,
-                const std::function<double()>& seconds, std::int64_t& current_epoch, Index batch_size,
-                Index probe_size) {
+                const Registry& registry, const RunOptions& options, Rng& rng, RunSummary& summary, LapTimer& timer,
+                std::int64_t& current_epoch, Index batch_size, Index probe_size) {
   const Dataset* data = &dataset;
   Network* network = &net;
   Optimizer* optimizer = &opt;
+  auto seconds = [&] { return timer.since_start(); };
+  auto lap = [&](double& part) { timer.lap(part); };
   auto cancelled = [&] { return options.cancel && options.cancel->load(); };
   auto diverge = [&](std::int64_t epoch, std::string why) {
     summary.status = RunStatus::diverged;
@@ -263,8 +288,10 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
     } catch (const std::exception& e) {
       summary.status = RunStatus::failed;
       summary.message = std::string("pretraining '") + spec.pretrain->name + "' failed: " + e.what();
+      lap(summary.timing.pretraining);
       return;
     }
+    lap(summary.timing.pretraining);
     if (!all_finite(network->parameters())) diverge(0, "pretraining produced non-finite weights");
   }
 
@@ -273,13 +300,18 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
   auto record_epoch = [&](std::int64_t epoch, bool probe) {
     EpochRecord record;
     record.epoch = epoch;
+    lap(summary.timing.other);
     auto train = network->evaluate(data->train);
     auto test = network->evaluate(data->test);
+    lap(summary.timing.evaluation);
     record.train_loss = train.loss;
     record.train_accuracy = train.accuracy;
     record.test_loss = test.loss;
     record.test_accuracy = test.accuracy;
-    if (probe) record.layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
+    if (probe) {
+      record.layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
+      lap(summary.timing.probes);
+    }
     record.seconds = seconds();
     summary.epochs.push_back(record);
     if (options.on_epoch) options.on_epoch(summary.epochs.back());
@@ -302,6 +334,7 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
       summary.message = "cancelled";
       break;
     }
+    lap(summary.timing.other);
     if (spec.training.shuffle) std::shuffle(order.begin(), order.end(), rng);
     const Index n = data->train.examples;
     for (Index first = 0; first < n; first += batch_size) {
@@ -315,12 +348,16 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
       }
       ++iteration;
     }
+    lap(summary.timing.train_steps);
     if (summary.status != RunStatus::ok) break;
     if (!all_finite(network->parameters())) {
       diverge(epoch, "the weights became non-finite");
       break;
     }
     summary.epochs_run = epoch;
+    // Evaluated (recorded) epochs: every eval_every-th and the last; probes are
+    // taken on recorded epochs that are a multiple of probes.every, and the last.
+    if (epoch % spec.training.eval_every != 0 && epoch != epochs) continue;
     const bool probe = epoch % spec.probes.every == 0 || epoch == epochs;
     if (!record_epoch(epoch, probe)) diverge(epoch, "the training loss is not finite after the epoch");
   }
@@ -329,7 +366,6 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
 }  // namespace
 
 RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
-  using clock = std::chrono::steady_clock;
   const std::uint64_t budget = options.max_memory ? options.max_memory : default_memory_budget();
   auto data = options.dataset ? options.dataset : load_dataset(spec, registry, budget);
   // A shared data set is already in memory; the model gets what is left.
@@ -357,8 +393,7 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
 
   const Index batch_size = std::min<Index>(spec.training.batch_size, data->train.examples);
   const Index probe_size = std::min<Index>(spec.probes.batch, data->train.examples);
-  const auto started = clock::now();
-  const std::function<double()> seconds = [&] { return std::chrono::duration<double>(clock::now() - started).count(); };
+  LapTimer timer;
   result.network = network;
   // From here on, an exception from any plugin (or an allocation that fails)
   // ends this run as `failed` with what it said; the epochs recorded so far
@@ -367,7 +402,7 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
   auto fail = [&](const std::string& what) {
     summary.status = RunStatus::failed;
     summary.message = (current_epoch > 0 ? "in epoch " + std::to_string(current_epoch) + ": " : std::string()) + what;
-    summary.seconds = seconds();
+    timer.finish(summary);
   };
   try {
     network->reserve(planned_batch(spec, *data));
@@ -381,14 +416,14 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
   }
   if (!options.load_weights.empty()) load_weights(options.load_weights, *network);  // bad input: throws InputError
   try {
-    train_loop(spec, *data, *network, *optimizer, pretrain.get(), registry, options, rng, summary, seconds,
-               current_epoch, batch_size, probe_size);
+    train_loop(spec, *data, *network, *optimizer, pretrain.get(), registry, options, rng, summary, timer, current_epoch,
+               batch_size, probe_size);
+    timer.finish(summary);
   } catch (const std::exception& e) {
     fail(e.what());
   } catch (...) {
     fail("a plugin threw a non-standard exception");
   }
-  summary.seconds = seconds();
   return result;
 }
 

@@ -355,6 +355,9 @@ const Schema& training_schema() {
       ParamSpec::integer("seed", 1).at_least(0).describe(
           "seed of the run's random stream (init, shuffling, pretraining)"),
       ParamSpec::boolean("shuffle", true).describe("reshuffle the training set every epoch"),
+      ParamSpec::integer("eval_every", 1)
+          .at_least(1)
+          .describe("evaluate both splits and record the epoch every N epochs (epoch 0 and the last always)"),
   };
   return schema;
 }
@@ -503,7 +506,8 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
   YAML::Node training =
       root["training"] ? require_map(root["training"], "training", where) : YAML::Node(YAML::NodeType::Map);
   auto t = validate_params("training", training_schema(), training, {}, where);
-  spec.training = {t.integer("epochs"), t.integer("batch_size"), t.integer("seed"), t.boolean("shuffle")};
+  spec.training = {t.integer("epochs"), t.integer("batch_size"), t.integer("seed"), t.boolean("shuffle"),
+                   t.integer("eval_every")};
   YAML::Node probes = root["probes"] ? require_map(root["probes"], "probes", where) : YAML::Node(YAML::NodeType::Map);
   auto p = validate_params("probes", probe_schema(), probes, {}, where);
   spec.probes = {p.integer("every"), p.integer("batch")};

@@ -42,16 +42,25 @@
 #define GRADLAB_ABI_STDLIB_CHECKS ""
 #endif
 
+// The matrix-product backend (gradlab/gemm.hpp; CMake option GRADLAB_GEMM_BACKEND):
+// results differ in rounding between backends, so a plugin and its host agree on it.
+#if defined(GRADLAB_GEMM_BLAS) && GRADLAB_GEMM_BLAS
+#define GRADLAB_ABI_GEMM "openblas"
+#else
+#define GRADLAB_ABI_GEMM "eigen"
+#endif
+
 // Eigen's index type is the type of every size and offset crossing the
 // boundary (Index, Shape, the Map views).
-#define GRADLAB_ABI_TAG                                                                                             \
-  GRADLAB_ABI_COMPILER                                                                                              \
-      ";" GRADLAB_ABI_STDLIB GRADLAB_ABI_STDLIB_CHECKS                                                              \
-      ";eigen-" GRADLAB_ABI_STR(EIGEN_WORLD_VERSION) "." GRADLAB_ABI_STR(EIGEN_MAJOR_VERSION) "." GRADLAB_ABI_STR(  \
-          EIGEN_MINOR_VERSION) ";index-" GRADLAB_ABI_STR(EIGEN_DEFAULT_DENSE_INDEX_TYPE) ";scalar"                  \
-                                                                                         "-" GRADLAB_SCALAR_NAME    \
-                                                                                         ";align-" GRADLAB_ABI_STR( \
-                                                                                             EIGEN_MAX_ALIGN_BYTES)
+// clang-format off
+#define GRADLAB_ABI_TAG                                                                              \
+  GRADLAB_ABI_COMPILER ";" GRADLAB_ABI_STDLIB GRADLAB_ABI_STDLIB_CHECKS                              \
+  ";eigen-" GRADLAB_ABI_STR(EIGEN_WORLD_VERSION) "." GRADLAB_ABI_STR(EIGEN_MAJOR_VERSION) "."        \
+      GRADLAB_ABI_STR(EIGEN_MINOR_VERSION)                                                           \
+  ";index-" GRADLAB_ABI_STR(EIGEN_DEFAULT_DENSE_INDEX_TYPE)                                          \
+  ";scalar-" GRADLAB_SCALAR_NAME ";align-" GRADLAB_ABI_STR(EIGEN_MAX_ALIGN_BYTES)                    \
+  ";gemm-" GRADLAB_ABI_GEMM
+// clang-format on
 
 namespace gradlab {
 inline constexpr const char* abi_tag = GRADLAB_ABI_TAG;

@@ -75,7 +75,8 @@ class Network final : public Model {
     double loss = 0.0;
     double accuracy = 0.0;  // classification only
   };
-  // Mean loss and accuracy over a whole split, in eval mode, in chunks.
+  // Mean loss and accuracy over a whole split, in eval mode: one forward pass,
+  // in chunks of the reserved batch size, allocating nothing after reserve().
   Evaluation evaluate(const Split& split);
   // Gradient probe on one batch, train-mode statistics, nothing updated.
   std::vector<LayerProbe> probe(const BatchView& batch);
@@ -89,6 +90,8 @@ class Network final : public Model {
   // Copies examples `first .. first+count` of a split (or the listed examples)
   // into the network's input workspace in batch layout, and returns its view.
   BatchView gather(const Split& split, const std::int64_t* order, Index count);
+  // The same for examples first .. first+count in order.
+  BatchView gather_range(const Split& split, Index first, Index count);
 
   // Model
   Index layer_count() const override { return static_cast<Index>(layers_.size()); }
@@ -105,6 +108,7 @@ class Network final : public Model {
   double loss_and_gradient(const BatchView& batch) override;
 
  private:
+  BatchView gather_examples(const Split& split, const std::int64_t* order, Index first, Index count);
   void forward(const BatchView& batch, Index upto, const ForwardContext& ctx);
   // Mean loss of the last forward; writes d(loss)/d(output) into the gradient workspace when `gradient`.
   double output_loss(const BatchView& batch, bool gradient, Index* correct);

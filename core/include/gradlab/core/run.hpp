@@ -23,6 +23,7 @@ namespace gradlab {
 enum class RunStatus { ok, diverged, failed };
 const char* to_string(RunStatus status);
 
+// One evaluated epoch (training.eval_every: epoch 0, every N-th, the last).
 struct EpochRecord {
   std::int64_t epoch = 0;  // 0 = before any update (after pretraining)
   double train_loss = 0.0, train_accuracy = 0.0;
@@ -36,6 +37,16 @@ struct ComponentProvenance {
   nlohmann::json params;
 };
 
+// Where a run's wall time went, in seconds; the parts add up to
+// RunSummary::seconds (each interval of the run is counted in exactly one part).
+struct RunTiming {
+  double train_steps = 0.0;  // the epochs' training steps (and their shuffles)
+  double evaluation = 0.0;   // loss and accuracy on both splits, on evaluated epochs
+  double probes = 0.0;       // per-layer gradient probes
+  double pretraining = 0.0;  // the pretraining strategy, if any
+  double other = 0.0;        // the rest: epoch callbacks, checks between phases
+};
+
 struct RunSummary {
   RunStatus status = RunStatus::ok;
   std::int64_t seed = 0;
@@ -45,6 +56,7 @@ struct RunSummary {
   std::optional<std::int64_t> diverged_epoch;  // epoch in which a NaN/Inf appeared
   std::string message;                         // why it diverged or failed
   double seconds = 0.0;
+  RunTiming timing;
   nlohmann::json spec;  // the effective spec
 };
 
