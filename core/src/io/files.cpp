@@ -192,11 +192,12 @@ int write_all(int fd, const std::string& bytes) {
 // A temporary name beside the target, unique per process and thread.
 fs::path temp_name(const fs::path& target, int attempt) {
   fs::path parent = target.parent_path().empty() ? fs::path(".") : target.parent_path();
+  char suffix[96];
+  std::snprintf(suffix, sizeof suffix, ".tmp-%ld-%zu-%d", static_cast<long>(::getpid()),
+                std::hash<std::thread::id>{}(std::this_thread::get_id()) % 1000000007u, attempt);
   std::string name = ".";
   name += target.filename().string();
-  name += ".tmp-" + std::to_string(::getpid());
-  name += "-" + std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()) % 1000000007);
-  name += "-" + std::to_string(attempt);
+  name += suffix;
   return parent / name;
 }
 
