@@ -1,7 +1,9 @@
 #include "gradlab/core/spec.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -213,6 +215,43 @@ std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& 
   return out;
 }
 
+// The byte offset of the first byte that is not valid UTF-8, or npos. YAML
+// text is UTF-8, and every spec value is copied into the JSON summary, which
+// must be too (a Latin-1 file name would end a finished run with a JSON error).
+std::size_t invalid_utf8_at(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    std::size_t extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 9;
+    if (extra == 9 || (extra == 1 && c < 0xC2) || i + extra >= text.size() + (extra ? 0 : 1)) return i;
+    std::uint32_t code = extra == 0 ? c : extra == 1 ? c & 0x1F : extra == 2 ? c & 0x0F : c & 0x07;
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const unsigned char d = static_cast<unsigned char>(text[i + k]);
+      if ((d & 0xC0) != 0x80) return i;
+      code = (code << 6) | (d & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF.
+    if ((extra == 2 && code < 0x800) || (extra == 3 && (code < 0x10000 || code > 0x10FFFF)) ||
+        (code >= 0xD800 && code <= 0xDFFF))
+      return i;
+    i += extra + 1;
+  }
+  return std::string_view::npos;
+}
+
+// Refuses text that is not UTF-8, naming the line and column of the first bad byte.
+void require_utf8(std::string_view text, const std::string& source) {
+  const std::size_t bad = invalid_utf8_at(text);
+  if (bad == std::string_view::npos) return;
+  const std::size_t line = 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + bad, '\n'));
+  const std::size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+  const std::size_t column = bad - (line_start == std::string_view::npos || bad == 0 ? 0 : line_start + 1) + 1;
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned>(static_cast<unsigned char>(text[bad])));
+  throw InputError(source + ":" + std::to_string(line) + ":" + std::to_string(column),
+                   std::string("byte ") + byte + " is not UTF-8; a spec is UTF-8 text (YAML or JSON)");
+}
+
 // Nodes a spec may expand to, YAML aliases expanded: a real spec has a few
 // hundred; an alias bomb (each list repeating the one before) has billions.
 constexpr std::size_t max_spec_nodes = 100000;
@@ -278,6 +317,7 @@ nlohmann::json yaml_to_json(const YAML::Node& node) {
 }
 
 void apply_override(YAML::Node& root, const std::string& option, Locator& locator) {
+  require_utf8(option, "--set option");
   auto eq = option.find('=');
   if (eq == std::string::npos || eq == 0)
     throw InputError("--set " + option, "expected KEY=VALUE with a dotted key, e.g. optimizer.lr=0.05");
@@ -453,6 +493,7 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
   Locator where(source);
   YAML::Node root;
   try {
+    require_utf8(text, source);
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw InputError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1),

@@ -286,3 +286,19 @@ TEST(HardeningInput, MaxMemoryOptionIsValidated) {
   EXPECT_THROW(gradlab::parse_bytes("0x10", "x"), InputError);
   EXPECT_GT(gradlab::default_memory_budget(), 64ull << 20);
 }
+
+TEST(HardeningSpec, TextThatIsNotUtf8IsRefusedWithItsPlace) {
+  // Found by fuzzing: a Latin-1 file name trained, then the summary's JSON
+  // could not be written ("invalid UTF-8 byte") and the run was lost.
+  const auto message = input_error(
+      [] { spec_from_yaml("data: {name: digits}\nmodel: {layers: [{type: dense, units: 10}]}\n# caf\xe9\n"); });
+  EXPECT_NE(message.find("test.yaml:3:6"), std::string::npos) << message;
+  EXPECT_NE(message.find("0xe9 is not UTF-8"), std::string::npos) << message;
+  const std::string yaml = "data: {name: digits}\nmodel: {layers: [{type: dense, units: 10}]}\n";
+  EXPECT_NE(input_error([&] { spec_from_yaml(yaml, {"data.path=/tmp/d\xe9.csv"}); }).find("--set option"),
+            std::string::npos);
+  // Overlong and surrogate forms are not UTF-8 either; real multi-byte text is.
+  EXPECT_THROW(spec_from_yaml(yaml + "# \xc0\xaf\n"), InputError);
+  EXPECT_THROW(spec_from_yaml(yaml + "# \xed\xa0\x80\n"), InputError);
+  EXPECT_NO_THROW(spec_from_yaml(yaml + "# caf\xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80\n"));
+}
