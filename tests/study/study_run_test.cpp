@@ -231,5 +231,58 @@ TEST(StudyRun, KilledStudyResumesWithoutRecomputing) {
   }
 }
 
+TEST(StudyRun, DivergedRunsAreResultsAndTheStudyGoesOn) {
+  test::TempDir dir;
+  std::string text = small_study("blowup", 2, 1);
+  text.replace(text.find("  baseline: {}"), 14,
+               "  baseline: {}\n  huge_lr: {optimizer.lr: 1.0e+38, \"model.layers.0.layers.1.type\": relu}");
+  test::write_text(dir / "s.yaml", text);
+  auto r = test::run_cli({"study", "run", (dir / "s.yaml").string(), "--out", (dir / "out").string(), "-q"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Db db(dir / "out" / "results.sqlite");
+  EXPECT_EQ(db.rows("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status"),
+            (std::vector<std::string>{"diverged|2", "ok|4"}));
+  EXPECT_EQ(db.rows("SELECT COUNT(*) FROM runs WHERE status = 'diverged' AND message != '' AND diverged_epoch >= 0")[0],
+            "2");
+  auto st = test::run_cli({"study", "status", (dir / "out").string()});
+  EXPECT_NE(st.out.find("6 runs: 6 done (4 ok, 2 diverged, 0 failed)"), std::string::npos) << st.out;
+
+  st = test::run_cli({"study", "status", dir.path().string()});
+  EXPECT_EQ(st.exit_code, 2);
+  EXPECT_NE(st.err.find("holds no study results"), std::string::npos) << st.err;
+}
+
+TEST(StudyRun, InterruptKeepsFinishedRunsAndSaysHowToResume) {
+  test::TempDir dir;
+  test::write_text(dir / "s.yaml", small_study("interrupted", 8, 3, 64));
+  const std::vector<std::string> args{
+      "study", "run", (dir / "s.yaml").string(), "--out", (dir / "out").string(), "--threads", "2", "-q"};
+  const pid_t pid = spawn_cli(args, dir / "log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    if (!fs::exists(dir / "out" / "results.sqlite")) continue;
+    Db db(dir / "out" / "results.sqlite");
+    if (!db.rows("SELECT key FROM runs WHERE status = 'ok'", false).empty()) break;
+  }
+  ASSERT_EQ(kill(pid, SIGINT), 0);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  const auto err = test::read_text(dir / "log.err");
+  Db db(dir / "out" / "results.sqlite");
+  const auto done = db.rows("SELECT COUNT(*) FROM runs WHERE status = 'ok'")[0];
+  if (done != "12") {  // else every run finished before the signal arrived
+    ASSERT_TRUE(WIFEXITED(status));
+    EXPECT_EQ(WEXITSTATUS(status), 130) << err;
+    EXPECT_NE(err.find("interrupted: " + done + " of 12 runs are stored"), std::string::npos) << err;
+    EXPECT_NE(err.find("run the same command again to resume"), std::string::npos) << err;
+  }
+  // Cancelled runs are not results: nothing is left running, nothing failed.
+  EXPECT_EQ(db.rows("SELECT COUNT(*) FROM runs WHERE status IN ('running', 'failed')")[0], "0");
+  EXPECT_EQ(db.rows("SELECT COUNT(*) FROM runs r WHERE status = 'pending' AND EXISTS "
+                    "(SELECT 1 FROM epochs e WHERE e.run_id = r.id)")[0],
+            "0");
+}
+
 }  // namespace
 }  // namespace gradlab

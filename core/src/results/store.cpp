@@ -140,6 +140,11 @@ void ResultStore::check_folder(const std::filesystem::path& dir, const StudyPlan
   sqlite3* db = open_db(db_file, SQLITE_OPEN_READONLY, "?immutable=1");
   auto meta = read_meta(db);
   sqlite3_close(db);
+  if (meta.empty()) {  // a process killed while it created the database: start afresh
+    if (lock_held(dir))
+      throw InputError("--out " + dir.string(), "is in use by another gradlab process running a study");
+    return;
+  }
   if (meta["name"] != plan.name)
     throw InputError("--out " + dir.string(), "holds another study, " + quote_text(meta["name"]) + " (this one is " +
                                                   quote_text(plan.name) + "); give another folder");
