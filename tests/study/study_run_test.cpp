@@ -231,21 +231,32 @@ TEST(StudyRun, KilledStudyResumesWithoutRecomputing) {
   }
 }
 
-TEST(StudyRun, DivergedRunsAreResultsAndTheStudyGoesOn) {
+TEST(StudyRun, DivergedAndFailedRunsAreResultsAndTheStudyGoesOn) {
   test::TempDir dir;
   std::string text = small_study("blowup", 2, 1);
-  text.replace(text.find("  baseline: {}"), 14,
-               "  baseline: {}\n  huge_lr: {optimizer.lr: 1.0e+38, \"model.layers.0.layers.1.type\": relu}");
+  const std::string baseline = "  baseline: {}";
+  text.replace(text.find(baseline), baseline.size(),
+               baseline +
+                   "\n  huge_lr: {optimizer.lr: 1.0e+38, \"model.layers.0.layers.1.type\": relu}"
+                   "\n  throws: {\"model.layers.0.layers.1\": {type: throwing_layer, throw_at_call: 20}}");
   test::write_text(dir / "s.yaml", text);
-  auto r = test::run_cli({"study", "run", (dir / "s.yaml").string(), "--out", (dir / "out").string(), "-q"});
+  auto r = test::run_cli({"study", "run", (dir / "s.yaml").string(), "--out", (dir / "out").string(), "-q",
+                          "--plugin-dir", test::test_plugin_dir("throwing_layer").string()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("8 runs, 4 ok, 2 diverged, 2 failed"), std::string::npos) << r.out;
   Db db(dir / "out" / "results.sqlite");
   EXPECT_EQ(db.rows("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status"),
-            (std::vector<std::string>{"diverged|2", "ok|4"}));
+            (std::vector<std::string>{"diverged|2", "failed|2", "ok|4"}));
   EXPECT_EQ(db.rows("SELECT COUNT(*) FROM runs WHERE status = 'diverged' AND message != '' AND diverged_epoch >= 0")[0],
             "2");
+  EXPECT_EQ(db.rows("SELECT DISTINCT variant, message FROM runs WHERE status = 'failed'"),
+            std::vector<std::string>{"throws|in epoch 1: boom from throwing_layer"});
+  // The failed runs' epochs before the throw are kept, with their provenance.
+  EXPECT_EQ(db.rows("SELECT COUNT(*) FROM plugins p JOIN runs r ON r.id = p.run_id WHERE r.variant = 'throws' AND "
+                    "p.name = 'throwing_layer'")[0],
+            "2");
   auto st = test::run_cli({"study", "status", (dir / "out").string()});
-  EXPECT_NE(st.out.find("6 runs: 6 done (4 ok, 2 diverged, 0 failed)"), std::string::npos) << st.out;
+  EXPECT_NE(st.out.find("8 runs: 8 done (4 ok, 2 diverged, 2 failed)"), std::string::npos) << st.out;
 
   st = test::run_cli({"study", "status", dir.path().string()});
   EXPECT_EQ(st.exit_code, 2);
