@@ -125,6 +125,22 @@ TEST(StudyPlan, TheExampleStudyPlans) {
   }
 }
 
+TEST(StudyPlan, OverrideValuesKeepTheirType) {
+  // Numbers stay numbers; a string with YAML syntax in it stays that string.
+  auto plan = plan_study(study_text("variables: {depth: 1, act: sigmoid}\n"
+                                    "variants: {a: {optimizer.lr: 0.25}, b: {data.name: \"digits\"}}\n"),
+                         "s.yaml", test::bundled_registry());
+  EXPECT_EQ(plan.runs[0].spec.effective["optimizer"]["lr"], 0.25);
+  EXPECT_EQ(plan.runs[1].spec.data.name, "digits");
+  try {
+    plan_study(study_text("variables: {depth: 1, act: sigmoid}\nvariants: {a: {init.name: \"x: {y\"}}\n"), "s.yaml",
+               test::bundled_registry());
+    ADD_FAILURE() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("'x: {y'"), std::string::npos) << e.what();
+  }
+}
+
 std::string plan_error(const std::string& text) {
   try {
     plan_study(text, "bad.yaml", test::bundled_registry());
@@ -149,6 +165,7 @@ TEST(StudyPlan, BadInputNamesThePlace) {
 
   e = plan_error(study_text(vars + "variants:\n  v: {training.epochs: -3}\n"));
   EXPECT_NE(e.find("bad.yaml:15:7: run 'v/seed=0': training.epochs"), std::string::npos) << e;
+  EXPECT_NE(e.find("is '-3', outside its bounds"), std::string::npos) << e;  // a number, not a string
 
   e = plan_error(study_text(vars + "grid: {depth: [1, 0]}\n"));
   EXPECT_NE(e.find("run 'base/depth=0/seed=0'"), std::string::npos) << e;

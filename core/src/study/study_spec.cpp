@@ -60,6 +60,23 @@ std::string flow_text(const YAML::Node& node) {
   return out.c_str();
 }
 
+// A value as the text of a `--set KEY=VALUE` option: YAML that reads back as
+// the same value (a string with YAML syntax in it quoted, a quoted string that
+// looks like a number kept a string).
+std::string value_text(const YAML::Node& node) {
+  if (node.IsScalar()) {
+    const std::string& text = node.Scalar();
+    const bool quoted = node.Tag() == "!";
+    const bool special = text.empty() || text.find_first_of(":#{}[],&*!|>'\"%@`\n") != std::string::npos ||
+                         text.front() == ' ' || text.back() == ' ' || text.rfind("- ", 0) == 0 || text.front() == '?';
+    if (!quoted && !special) return text;
+    YAML::Emitter out;
+    out << YAML::DoubleQuoted << text;
+    return out.c_str();
+  }
+  return flow_text(node);
+}
+
 nlohmann::json to_json(const YAML::Node& node) {
   if (node.IsMap()) {
     nlohmann::json out = nlohmann::json::object();
@@ -355,7 +372,7 @@ StudyPlan plan_study(const std::string& text, const std::string& source, const R
       for (const auto& o : overrides) {
         bool unused = false;
         YAML::Node value = substitute(o.value, vars, unused);
-        options.push_back(o.key + "=" + flow_text(value));
+        options.push_back(o.key + "=" + value_text(value));
         override_json[o.key] = to_json(value);
       }
       for (std::int64_t s = 0; s < plan.seeds; ++s) {
