@@ -8,6 +8,7 @@
 #include <set>
 
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 
 namespace gradlab::study {
 
@@ -18,7 +19,8 @@ std::string DatasetCache::key(const RunSpec& spec) {
 void DatasetCache::load_all(const StudyPlan& plan, const Registry& registry) {
   for (const auto& run : plan.runs) {
     auto k = key(run.spec);
-    if (!sets_.count(k)) sets_[k] = load_dataset(run.spec, registry);
+    // Bounded as `gradlab train` bounds one (the runs' models get what is left).
+    if (!sets_.count(k)) sets_[k] = load_dataset(run.spec, registry, default_memory_budget());
   }
 }
 
