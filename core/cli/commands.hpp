@@ -1,0 +1,12 @@
+// Commands of the gradlab CLI that live in their own files.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace gradlab::cli {
+
+// gradlab study plan|run|status ...
+int study_command(const std::vector<std::string>& args);
+
+}  // namespace gradlab::cli
