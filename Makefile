@@ -60,7 +60,8 @@ CCACHE_FLAG = $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNC
 LLVM_SYMBOLIZER ?= $(firstword $(wildcard /usr/lib/llvm-14/bin/llvm-symbolizer) llvm-symbolizer)
 
 # ASan + UBSan (GCC), -O1 with debug info: readable stacks and a build that is
-# not much slower than the release one. Benchmarks are left out.
+# not much slower than the release one. Benchmarks and the in-tree example
+# builds are left out (the Install tests build the examples from source).
 ASAN_BUILD ?= build-asan
 # detect_leaks=1: a leak is a defect like any other, and every test process
 # (the test executable, the CLI it runs, the out-of-tree examples) ends through
@@ -71,7 +72,7 @@ ASAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:abort_on_error=0:detect_s
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 $(ASAN_BUILD)/build.ninja: CMakeLists.txt | deps
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" \
-	  -DGRADLAB_SANITIZE=address,undefined -DGRADLAB_BUILD_BENCH=OFF $(CCACHE_FLAG) $(CMAKE_FLAGS)
+	  -DGRADLAB_SANITIZE=address,undefined -DGRADLAB_BUILD_BENCH=OFF -DGRADLAB_BUILD_EXAMPLES=OFF $(CCACHE_FLAG) $(CMAKE_FLAGS)
 
 test-asan: deps $(ASAN_BUILD)/build.ninja
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
