@@ -6,31 +6,38 @@ CMAKE_FLAGS ?=
 
 APT_PACKAGES = build-essential cmake ninja-build pkg-config libeigen3-dev libtbb-dev libboost-dev \
   libboost-program-options-dev libboost-filesystem-dev libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libopenblas-serial-dev
+# `make bench` also needs the peer: PyTorch, on OpenBLAS (Debian's python3-torch
+# alone gets the netlib reference BLAS, 10-20x slower), and numpy for the
+# machine's single-core SGEMM rate.
+BENCH_PACKAGES = python3-torch libopenblas0-pthread python3-numpy
 
 # What the sanitizer, clang and fuzz targets need on top (clang 14, its
 # sanitizer runtimes and libFuzzer, llvm-symbolizer for readable stacks).
 TOOLS_APT_PACKAGES = clang-14 libclang-rt-14-dev llvm-14
 
-.PHONY: all deps deps-tools build test demo bench clean test-asan test-tsan test-clang fuzz fuzz-build
+.PHONY: all deps bench-deps tools-deps install-packages build test demo bench clean \
+  test-asan test-tsan test-clang fuzz fuzz-build
 
 all: build
 
 # Installs only what is missing, so a prepared machine does not touch apt at all.
-define apt_install
-	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(APT_PACKAGES)"
+
+bench-deps:
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(BENCH_PACKAGES)"
+
+tools-deps: deps
+	@$(MAKE) --no-print-directory install-packages PACKAGES="$(TOOLS_APT_PACKAGES)"
+
+install-packages:
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing: $$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
-endef
-
-deps:
-	$(call apt_install,$(APT_PACKAGES))
-
-deps-tools: deps
-	$(call apt_install,$(TOOLS_APT_PACKAGES))
 
 $(BUILD)/build.ninja: CMakeLists.txt | deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $$(command -v ccache >/dev/null && echo -DCMAKE_CXX_COMPILER_LAUNCHER=ccache) $(CMAKE_FLAGS)
@@ -45,7 +52,7 @@ demo: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target runtime
 	./examples/demo.sh $(BUILD)
 
-bench: build
+bench: build bench-deps
 	./bench/compare_pytorch.sh $(BUILD)
 
 clean:
@@ -92,10 +99,10 @@ test-tsan: deps $(TSAN_BUILD)/build.ninja
 
 # Everything built with clang 14 (release flags, as `make test`), then the whole suite.
 CLANG_BUILD ?= build-clang
-$(CLANG_BUILD)/build.ninja: CMakeLists.txt | deps-tools
+$(CLANG_BUILD)/build.ninja: CMakeLists.txt | tools-deps
 	cmake -S . -B $(CLANG_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=$(CLANG) $(CCACHE_FLAG) $(CMAKE_FLAGS)
 
-test-clang: deps-tools $(CLANG_BUILD)/build.ninja
+test-clang: tools-deps $(CLANG_BUILD)/build.ninja
 	cmake --build $(CLANG_BUILD) -j $(JOBS)
 	cd $(CLANG_BUILD) && ctest --output-on-failure -j $(JOBS)
 
@@ -106,12 +113,12 @@ test-clang: deps-tools $(CLANG_BUILD)/build.ninja
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= spec idx csv safetensors
-$(FUZZ_BUILD)/build.ninja: CMakeLists.txt | deps-tools
+$(FUZZ_BUILD)/build.ninja: CMakeLists.txt | tools-deps
 	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g -DNDEBUG" \
 	  -DCMAKE_CXX_COMPILER=$(CLANG) -DGRADLAB_FUZZ=ON -DGRADLAB_BUILD_TESTS=OFF -DGRADLAB_BUILD_BENCH=OFF \
 	  -DGRADLAB_BUILD_EXAMPLES=OFF $(CCACHE_FLAG) $(CMAKE_FLAGS)
 
-fuzz-build: deps-tools $(FUZZ_BUILD)/build.ninja
+fuzz-build: tools-deps $(FUZZ_BUILD)/build.ninja
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_targets
 
 fuzz: fuzz-build

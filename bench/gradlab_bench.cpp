@@ -10,8 +10,10 @@
 // inputs uniform in [0, 1), uniform random labels, batches drawn in a fixed
 // shuffled order (a gather per step, as a training epoch does).
 #include <benchmark/benchmark.h>
+#include <dlfcn.h>
 
 #include <cstdio>
+#include <gradlab/gemm.hpp>
 #include <memory>
 #include <numeric>
 #include <random>
@@ -101,6 +103,23 @@ void train_steps(benchmark::State& state, const Registry* registry, Case c) {
   state.counters["samples_per_second"] =
       benchmark::Counter(double(state.iterations()) * double(c.batch), benchmark::Counter::kIsRate);
   state.SetLabel("sigmoid, sgd, " + std::to_string(network->param_count()) + " params");
+  // 6 flops per parameter and sample (forward, weight gradient, input gradient
+  // products): compare_pytorch.sh turns samples/s into GFLOP/s with it.
+  state.counters["params"] = double(network->param_count());
+}
+
+// What runs gradlab's large products, for the JSON context (compare_pytorch.sh
+// prints it): the backend, and for OpenBLAS the library this process really
+// bound (dladdr of cblas_sgemm), its kernel and build.
+void add_blas_context() {
+  benchmark::AddCustomContext("gradlab_gemm_backend", gemm_backend);
+#if GRADLAB_GEMM_BLAS
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&cblas_sgemm), &info) && info.dli_fname)
+    benchmark::AddCustomContext("gradlab_blas_library", info.dli_fname);
+  benchmark::AddCustomContext("gradlab_blas_core", openblas_get_corename());
+  benchmark::AddCustomContext("gradlab_blas_config", openblas_get_config());
+#endif
 }
 
 }  // namespace
@@ -108,6 +127,7 @@ void train_steps(benchmark::State& state, const Registry* registry, Case c) {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  add_blas_context();
 
   static Registry registry;
   for (const auto& problem : registry.load_standard())

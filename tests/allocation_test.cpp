@@ -316,8 +316,9 @@ std::string missing_plugin(const std::vector<std::string>& needs) {
 }
 
 // Runs one warm-up step, then `steps` more (two epochs' worth, so the smaller
-// last batch and the wrap to a full batch are both inside the window), and
-// returns the allocations and frees counted over those.
+// last batch and the wrap to a full batch are both inside the window) and an
+// evaluation of both splits, and returns the allocations and frees counted
+// over those.
 AllocationCounts count_training_steps(const Case& c, int steps = 0) {
   const auto& registry = test::bundled_registry();
   const RunSpec spec = test::spec_from_yaml(
@@ -352,7 +353,11 @@ AllocationCounts count_training_steps(const Case& c, int steps = 0) {
   {
     AllocationWindow window;
     for (int s = 0; s < steps; ++s) loss = step();
+    // The per-epoch evaluation of both splits: one forward pass each, in place.
+    const auto train = network->evaluate(data->train);
+    const auto test = network->evaluate(data->test);
     counts = window.stop();
+    EXPECT_TRUE(std::isfinite(train.loss) && std::isfinite(test.loss)) << c.name;
   }
   EXPECT_TRUE(std::isfinite(loss)) << c.name;
   return counts;

@@ -1,9 +1,14 @@
 // GemmWorkspace (sdk/include/gradlab/gemm.hpp): the products Eigen's operator*
-// computes, in every storage order, without allocating after reserve().
+// computes, in every storage order, without allocating after reserve(); in a
+// BLAS build, large products on the single-threaded OpenBLAS, bit-identical
+// whatever the number of threads calling it at once.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <gradlab/gemm.hpp>
 #include <random>
+#include <thread>
+#include <vector>
 
 namespace {
 
@@ -39,9 +44,14 @@ TEST(GemmWorkspace, MatchesEigenProductInEveryStorageOrder) {
     for (const auto& lhs : {gemm_operand(a), gemm_operand(a_row)})
       for (const auto& rhs : {gemm_operand(b), gemm_operand(b_row)}) {
         Matrix c = start;
+        gemm.add_product_eigen(c, lhs, rhs);
+        EXPECT_EQ(c, expected) << "not the same rounding as Eigen's operator*";
+        // The dispatching product: Eigen's or BLAS's rounding, the same value.
+        c = start;
         gemm.add_product(c, lhs, rhs);
         EXPECT_TRUE(c.isApprox(expected, 1e-5f));
-        EXPECT_EQ(c, expected) << "not the same rounding as Eigen's operator*";
+        if (!GemmWorkspace::uses_blas(s.m, s.n, s.k))
+          EXPECT_EQ(c, expected) << "a product below the BLAS threshold must run Eigen's kernel";
         RowMatrix c_row = start;
         gemm.add_product(c_row, lhs, rhs);
         EXPECT_TRUE(Matrix(c_row).isApprox(expected, 1e-5f));
@@ -82,5 +92,64 @@ TEST(GemmWorkspace, SmallerAndLargerShapesThanReserved) {
     EXPECT_TRUE(c.isApprox(a * b, 1e-5f)) << s.m << "x" << s.n << "x" << s.k;
   }
 }
+
+// Which kernel runs depends on the shape alone, so a run is reproducible.
+TEST(GemmWorkspace, BackendChoiceFollowsTheShape) {
+  EXPECT_STREQ(gemm_backend, GRADLAB_GEMM_BLAS ? "openblas" : "eigen");
+  EXPECT_NE(std::strstr(abi_tag, (std::string(";gemm-") + gemm_backend).c_str()), nullptr) << abi_tag;
+  EXPECT_FALSE(GemmWorkspace::uses_blas(10, 32, 100));  // the last layer of the small benchmark net
+  EXPECT_EQ(GemmWorkspace::uses_blas(1024, 256, 1024), bool(GRADLAB_GEMM_BLAS));
+  EXPECT_EQ(GemmWorkspace::uses_blas(100, 32, 100), bool(GRADLAB_GEMM_BLAS));
+}
+
+#if GRADLAB_GEMM_BLAS
+// The serial OpenBLAS: one thread inside, whatever libopenblas.so.0 the
+// machine's alternatives point at.
+TEST(GemmWorkspace, BlasRunsOnOneThread) {
+  std::mt19937 rng(6);
+  const Matrix a = random_matrix<Matrix>(200, 200, rng);
+  Matrix c = Matrix::Zero(200, 200);
+  GemmWorkspace gemm;
+  gemm.add_product(c, gemm_operand(a), gemm_operand(a));
+  EXPECT_TRUE(c.isApprox(a * a, 1e-4f));
+  EXPECT_EQ(openblas_get_num_threads(), 1);
+  EXPECT_EQ(openblas_get_parallel(), 0) << "linked OpenBLAS is not the serial build: " << openblas_get_config();
+}
+
+// OpenBLAS hands each call a packing buffer from a shared table; Debian's
+// serial build guards it with a lock (USE_LOCKING). Without one, two threads
+// could pack into the same buffer and get wrong products. Products computed on
+// four threads at once must equal, bit for bit, the same ones computed alone.
+TEST(GemmWorkspace, ConcurrentBlasProductsAreBitIdentical) {
+  struct Problem {
+    RowMatrix w;
+    Matrix x, expected;
+  };
+  std::mt19937 rng(7);
+  const int threads = 4, products = 40;
+  std::vector<std::vector<Problem>> work(threads);
+  for (auto& list : work)
+    for (int i = 0; i < 3; ++i) {
+      const Index m = 150 + 37 * i, n = 64 + 16 * i, k = 300 - 50 * i;
+      Problem p{random_matrix<RowMatrix>(m, k, rng), random_matrix<Matrix>(k, n, rng), Matrix::Zero(m, n)};
+      GemmWorkspace::add_product_blas(p.expected, gemm_operand(p.w), gemm_operand(p.x));
+      list.push_back(std::move(p));
+    }
+  std::vector<int> mismatches(threads, 0);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&, t] {
+      GemmWorkspace gemm;
+      for (int r = 0; r < products; ++r) {
+        const Problem& p = work[t][r % 3];
+        Matrix c = Matrix::Zero(p.expected.rows(), p.expected.cols());
+        gemm.add_product(c, gemm_operand(p.w), gemm_operand(p.x));
+        if (c != p.expected) ++mismatches[t];
+      }
+    });
+  for (auto& th : pool) th.join();
+  for (int t = 0; t < threads; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
+}
+#endif
 
 }  // namespace

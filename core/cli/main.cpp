@@ -4,12 +4,16 @@
 
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 #include "gradlab/core/registry.hpp"
 #include "gradlab/core/run.hpp"
 #include "gradlab/core/spec.hpp"
@@ -46,7 +50,7 @@ std::vector<std::filesystem::path> to_paths(const std::vector<std::string>& dirs
 std::unique_ptr<Registry> load_registry(const std::vector<std::string>& plugin_dirs) {
   auto registry = std::make_unique<Registry>();
   for (const auto& problem : registry->load_standard(to_paths(plugin_dirs)))
-    std::cerr << "gradlab: warning: plugin " << problem.path << ": " << problem.message << "\n";
+    std::cerr << "gradlab: warning: plugin " << terminal_line(problem.path + ": " + problem.message) << "\n";
   return registry;
 }
 
@@ -87,7 +91,8 @@ int plugins_command(const std::vector<std::string>& args) {
 
   auto registry = std::make_unique<Registry>();
   auto problems = registry->load_standard(to_paths(dirs));
-  for (const auto& p : problems) std::cerr << "gradlab: warning: plugin " << p.path << ": " << p.message << "\n";
+  for (const auto& p : problems)
+    std::cerr << "gradlab: warning: plugin " << terminal_line(p.path + ": " + p.message) << "\n";
 
   if (action == "list") {
     if (words.size() > 1) throw InputError("gradlab plugins list", "takes no further arguments");
@@ -218,17 +223,6 @@ void print_layer_table(const EpochRecord& first, const EpochRecord* last) {
   }
 }
 
-// An output file must go to an existing folder and must not be a folder itself.
-void check_output_path(const std::string& option, const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  if (path.empty()) throw InputError(option, "needs a file name");
-  if (fs::is_directory(path, ec)) throw InputError(option + " " + path, "is a folder; expected a file name");
-  fs::path parent = fs::path(path).parent_path();
-  if (!parent.empty() && !fs::is_directory(parent, ec))
-    throw InputError(option + " " + path, "folder '" + parent.string() + "' does not exist");
-}
-
 int train_command(const std::vector<std::string>& args) {
   po::options_description options("gradlab train SPEC [options]");
   options.add_options()("help,h", "show this help")(
@@ -238,6 +232,9 @@ int train_command(const std::vector<std::string>& args) {
       "save-weights", po::value<std::string>(), "write the trained weights (safetensors, F32) to this file")(
       "load-weights", po::value<std::string>(), "start from these weights instead of the initializer")(
       "quiet,q", "no per-epoch progress lines")(
+      "max-memory", po::value<std::string>(),
+      "memory the run may plan to use (data set and model), e.g. 2G or 512M; larger inputs or models are "
+      "refused before they are allocated (default: 3/4 of the memory the machine, cgroup and ulimit allow)")(
       "show-layers",
       "print the per-layer probe table (gradient norm, weight norm, saturation) of epoch 0 and the last epoch");
   options.add(plugin_dir_option());
@@ -263,13 +260,18 @@ int train_command(const std::vector<std::string>& args) {
   auto overrides = vm.count("set") ? vm["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   const bool quiet = vm.count("quiet") != 0;
 
+  RunOptions run_options;
+  if (vm.count("max-memory")) run_options.max_memory = parse_bytes(vm["max-memory"].as<std::string>(), "--max-memory");
   auto registry = load_registry(dirs);
   RunSpec spec = load_run_spec(specs[0], overrides, *registry);
   // Refuse an output that cannot be written before training, not after it.
-  for (const char* option : {"json", "save-weights"})
-    if (vm.count(option)) check_output_path(std::string("--") + option, vm[option].as<std::string>());
+  std::optional<OutputFile> json_out, weights_out;
+  if (vm.count("json")) json_out = OutputFile::prepare("--json", vm["json"].as<std::string>());
+  if (vm.count("save-weights"))
+    weights_out = OutputFile::prepare("--save-weights", vm["save-weights"].as<std::string>());
+  if (json_out && weights_out && json_out->same_target(*weights_out))
+    throw InputError("--save-weights " + weights_out->path(), "is the same file as --json " + json_out->path());
 
-  RunOptions run_options;
   if (vm.count("load-weights")) run_options.load_weights = vm["load-weights"].as<std::string>();
   const std::int64_t epochs = spec.training.epochs;
   if (!quiet)
@@ -284,10 +286,21 @@ int train_command(const std::vector<std::string>& args) {
   auto result = train_run(spec, *registry, run_options);
   const auto& s = result.summary;
 
-  if (vm.count("json")) write_file_atomically(vm["json"].as<std::string>(), to_json(s).dump(2) + "\n");
-  if (vm.count("save-weights")) {
+  // A write that fails now (disk full) loses nothing else: every other output
+  // is still written and the summary line printed, then the exit code is 1.
+  bool write_failed = false;
+  auto write = [&](const OutputFile& out, const std::function<std::string()>& bytes) {
+    try {
+      out.write(bytes());
+    } catch (const OutputError& e) {
+      std::cerr << "gradlab: error: " << terminal_line(e.what()) << "\n";
+      write_failed = true;
+    }
+  };
+  if (json_out) write(*json_out, [&] { return to_json(s).dump(2) + "\n"; });
+  if (weights_out) {
     if (s.status == RunStatus::ok)
-      save_weights(vm["save-weights"].as<std::string>(), *result.network, {{"spec", spec.effective.dump()}});
+      write(*weights_out, [&] { return weights_bytes(*result.network, {{"spec", spec.effective.dump()}}); });
     else
       std::cerr << "gradlab: warning: run " << to_string(s.status) << "; weights not saved\n";
   }
@@ -311,28 +324,33 @@ int train_command(const std::vector<std::string>& args) {
               s.seconds);
   if (s.status == RunStatus::diverged)
     std::printf("diverged in epoch %lld: %s\n", (long long)s.diverged_epoch.value_or(0), s.message.c_str());
+  std::fflush(stdout);
   if (s.status == RunStatus::failed) {
-    std::fprintf(stderr, "gradlab: error: %s\n", s.message.c_str());
+    std::cerr << "gradlab: error: run failed: " << terminal_line(s.message) << "\n";
     return exit_failed;
   }
-  return exit_ok;
+  return write_failed ? exit_failed : exit_ok;
 }
 
 }  // namespace
 
-// Errors are one line each (messages may quote user text holding newlines).
-std::string one_line(std::string text) {
-  for (char& c : text)
-    if (c == '\n' || c == '\r') c = ' ';
-  return text;
-}
+// Errors are one line each, with control characters escaped and length
+// bounded: messages may quote user text (a CSV cell, a YAML value).
+std::string one_line(const std::string& text) { return terminal_line(text); }
 
 int main(int argc, char** argv) {
+  // A reader that goes away (`gradlab train S --json fifo` with the reader
+  // closed) is a failed write, reported, not a silent death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   std::vector<std::string> args(argv + 1, argv + argc);
   try {
-    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    if (args.empty()) {
+      std::cerr << main_help << "\ngradlab: error: no command given (see above)\n";
+      return exit_usage;
+    }
+    if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
       std::cout << main_help;
-      return args.empty() ? exit_usage : exit_ok;
+      return exit_ok;
     }
     if (args[0] == "--version") {
       std::cout << "gradlab " << version_string << " (plugin API " << plugin_api_version << ", ABI " << abi_tag
@@ -353,8 +371,17 @@ int main(int argc, char** argv) {
   } catch (const po::error& e) {
     std::cerr << "gradlab: error: " << one_line(e.what()) << " (see --help)\n";
     return exit_usage;
+  } catch (const OutputError& e) {
+    std::cerr << "gradlab: error: " << one_line(e.what()) << "\n";
+    return exit_failed;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "gradlab: error: out of memory (try a smaller model or batch, or see --max-memory)\n";
+    return exit_failed;
   } catch (const std::exception& e) {
     std::cerr << "gradlab: internal error: " << one_line(e.what()) << "\n";
+    return exit_failed;
+  } catch (...) {
+    std::cerr << "gradlab: internal error: an exception that is not a std::exception\n";
     return exit_failed;
   }
 }

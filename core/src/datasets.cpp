@@ -12,6 +12,7 @@
 
 #include "builtin_datasets.hpp"
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 #include "gradlab/core/registry.hpp"
 
 namespace gradlab {
@@ -39,28 +40,9 @@ fs::path default_data_dir() {
 #endif
 }
 
-std::string read_maybe_gzipped(const fs::path& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw InputError(path.string(), "no such file");
-  if (fs::is_directory(path, ec)) throw InputError(path.string(), "is a folder, expected a file");
-  // gzread passes plain files through unchanged, so one reader serves both.
-  gzFile file = gzopen(path.c_str(), "rb");
-  if (!file) throw InputError(path.string(), "cannot open for reading");
-  std::string out;
-  char buffer[1 << 16];
-  for (;;) {
-    int n = gzread(file, buffer, sizeof buffer);
-    if (n < 0) {
-      int code = 0;
-      std::string message = gzerror(file, &code);
-      gzclose(file);
-      throw InputError(path.string(), "corrupt or truncated gzip data: " + message);
-    }
-    if (n == 0) break;
-    out.append(buffer, static_cast<std::size_t>(n));
-  }
-  gzclose(file);
-  return out;
+std::string read_maybe_gzipped(const fs::path& path, std::uint64_t max_bytes) {
+  GzipInput in(path, "a data file");
+  return in.read_rest(max_bytes);
 }
 
 namespace {
@@ -78,55 +60,80 @@ std::string hex(std::uint32_t v) {
 
 }  // namespace
 
-IdxImages read_idx_images(const fs::path& path) {
-  auto bytes = read_maybe_gzipped(path);
+IdxImages read_idx_images(const fs::path& path, std::uint64_t max_bytes) {
+  GzipInput in(path, "an IDX image file");
+  std::string header(16, '\0');
+  const std::size_t got = in.read(header.data(), header.size());
   // The magic first: a file of the wrong kind is named as such even when short.
-  if (bytes.size() >= 4 && big_endian_u32(bytes, 0) != 0x00000803)
-    throw InputError(path.string(), "wrong IDX magic " + hex(big_endian_u32(bytes, 0)) +
+  if (got >= 4 && big_endian_u32(header, 0) != 0x00000803)
+    throw InputError(path.string(), "wrong IDX magic " + hex(big_endian_u32(header, 0)) +
                                         ", expected 0x00000803 (unsigned byte images)");
-  if (bytes.size() < 16)
-    throw InputError(path.string(), "truncated IDX header: " + std::to_string(bytes.size()) + " bytes");
+  if (got < 16) throw InputError(path.string(), "truncated IDX header: " + std::to_string(got) + " bytes");
   IdxImages images;
-  images.count = big_endian_u32(bytes, 4);
-  images.rows = big_endian_u32(bytes, 8);
-  images.cols = big_endian_u32(bytes, 12);
-  if (images.rows == 0 || images.cols == 0)
-    throw InputError(path.string(), "IDX header gives an empty image size " + std::to_string(images.rows) + "x" +
-                                        std::to_string(images.cols));
-  // Each factor is below 2^32: rows * cols fits, and dividing avoids an
-  // overflowing count * rows * cols for a corrupt header.
-  const std::size_t per_image = std::size_t(images.rows) * std::size_t(images.cols);
-  const std::size_t need = std::size_t(images.count) <= (bytes.size() - 16) / per_image
-                               ? std::size_t(images.count) * per_image
-                               : std::numeric_limits<std::size_t>::max();
-  if (bytes.size() - 16 < need)
-    throw InputError(path.string(), "truncated IDX file: header promises " + std::to_string(images.count) +
-                                        " images of " + std::to_string(images.rows) + "x" +
-                                        std::to_string(images.cols) + ", file has " +
-                                        std::to_string(bytes.size() - 16) + " bytes of pixels");
-  images.pixels = bytes.substr(16, need);
+  const std::uint64_t count = big_endian_u32(header, 4);
+  const std::uint64_t rows = big_endian_u32(header, 8);
+  const std::uint64_t cols = big_endian_u32(header, 12);
+  if (rows == 0 || cols == 0)
+    throw InputError(path.string(),
+                     "IDX header gives an empty image size " + std::to_string(rows) + "x" + std::to_string(cols));
+  // Each factor is below 2^32: rows * cols fits in 64 bits, and count * that
+  // is compared by division so that it cannot overflow.
+  const std::uint64_t per_image = rows * cols;
+  auto declared = [&] {
+    return std::to_string(count) + " images of " + std::to_string(rows) + "x" + std::to_string(cols);
+  };
+  // A plain file is checked against its size before reading (gzip data may
+  // be far smaller than what it inflates to, so that is left to the read).
+  if (!in.compressed() && count > 0 && (in.file_size() - 16) / count < per_image)
+    throw InputError(path.string(), "truncated IDX file: header promises " + declared() + ", file has " +
+                                        std::to_string(in.file_size() - 16) + " bytes of pixels");
+  // The pixels become floats: 5 bytes of memory for each byte read. Checked
+  // before anything that size is allocated.
+  const std::uint64_t limit = std::min<std::uint64_t>(max_bytes / 5, std::uint64_t(1) << 40);
+  if (per_image > limit || (count > 0 && per_image > limit / count))
+    throw InputError(path.string(), "IDX header declares " + declared() + " pixels, more than the memory budget of " +
+                                        format_bytes(max_bytes) + " allows (see --max-memory)");
+  const std::uint64_t need = count * per_image;
+  images.count = Index(count);
+  images.rows = Index(rows);
+  images.cols = Index(cols);
+  images.pixels.resize(std::size_t(need));
+  const std::size_t read = in.read(images.pixels.data(), images.pixels.size());
+  if (read != need)
+    throw InputError(path.string(), "truncated IDX file: header promises " + std::to_string(count) + " images of " +
+                                        std::to_string(rows) + "x" + std::to_string(cols) + ", file has " +
+                                        std::to_string(read) + " bytes of pixels");
   return images;
 }
 
-std::vector<std::int32_t> read_idx_labels(const fs::path& path) {
-  auto bytes = read_maybe_gzipped(path);
+std::vector<std::int32_t> read_idx_labels(const fs::path& path, std::uint64_t max_bytes) {
+  GzipInput in(path, "an IDX label file");
+  std::string header(8, '\0');
+  const std::size_t got = in.read(header.data(), header.size());
   // The magic first: a file of the wrong kind is named as such even when short.
-  if (bytes.size() >= 4 && big_endian_u32(bytes, 0) != 0x00000801)
-    throw InputError(path.string(), "wrong IDX magic " + hex(big_endian_u32(bytes, 0)) +
+  if (got >= 4 && big_endian_u32(header, 0) != 0x00000801)
+    throw InputError(path.string(), "wrong IDX magic " + hex(big_endian_u32(header, 0)) +
                                         ", expected 0x00000801 (unsigned byte labels)");
-  if (bytes.size() < 8)
-    throw InputError(path.string(), "truncated IDX header: " + std::to_string(bytes.size()) + " bytes");
-  std::size_t count = big_endian_u32(bytes, 4);
-  if (bytes.size() - 8 < count)
+  if (got < 8) throw InputError(path.string(), "truncated IDX header: " + std::to_string(got) + " bytes");
+  const std::uint64_t count = big_endian_u32(header, 4);
+  if (count > max_bytes / 5)
+    throw InputError(path.string(), "IDX header declares " + std::to_string(count) +
+                                        " labels, more than the memory budget of " + format_bytes(max_bytes) +
+                                        " allows (see --max-memory)");
+  std::string bytes(std::size_t(count), '\0');
+  const std::size_t read = in.read(bytes.data(), bytes.size());
+  if (read != count)
     throw InputError(path.string(), "truncated IDX file: header promises " + std::to_string(count) +
-                                        " labels, file has " + std::to_string(bytes.size() - 8));
+                                        " labels, file has " + std::to_string(read));
   std::vector<std::int32_t> labels(count);
-  for (std::size_t i = 0; i < count; ++i) labels[i] = std::uint8_t(bytes[8 + i]);
+  for (std::size_t i = 0; i < count; ++i) labels[i] = std::uint8_t(bytes[i]);
   return labels;
 }
 
-std::vector<std::vector<double>> read_numeric_csv(const fs::path& path, bool header) {
-  auto text = read_maybe_gzipped(path);
+std::vector<std::vector<double>> read_numeric_csv(const fs::path& path, bool header, std::uint64_t max_bytes) {
+  // Parsed, a value takes 8 bytes as a double and 4 as a float from at least
+  // 2 bytes of text ("0,"): the text may be at most an eighth of the budget.
+  auto text = read_maybe_gzipped(path, max_bytes / 8);
   std::vector<std::vector<double>> rows;
   std::istringstream in(text);
   std::string line;
@@ -151,7 +158,7 @@ std::vector<std::vector<double>> read_numeric_csv(const fs::path& path, bool hea
       double value = std::strtod(cell.c_str(), &end);
       if (cell.empty() || end != cell.c_str() + cell.size() || !std::isfinite(value))
         throw InputError(path.string() + ":" + std::to_string(row_number) + ":" + std::to_string(column),
-                         "'" + cell + "' is not a number" +
+                         quote_text(cell) + " is not a number" +
                              (row_number == 1 && !header ? " (if the first line is a header, set header: true)" : ""));
       row.push_back(value);
       if (comma == std::string::npos) break;
@@ -205,7 +212,7 @@ void fill_split(Split& split, const std::vector<std::vector<double>>& rows, std:
 std::shared_ptr<const Dataset> load_digits(const Params& params, const DataContext& context) {
   fs::path path = params.string("path").empty() ? fs::path(context.data_dir) / "digits.csv.gz"
                                                 : resolve(params.string("path"), context);
-  auto rows = read_numeric_csv(path, false);
+  auto rows = read_numeric_csv(path, false, context.max_bytes);
   if (rows.front().size() != 65)
     throw InputError(path.string(), "digits rows have 64 pixels and a label, found " +
                                         std::to_string(rows.front().size()) + " columns");
@@ -251,8 +258,8 @@ std::shared_ptr<const Dataset> load_idx_set(const std::string& name, const Param
   auto load = [&](Split& split, const std::string& images_stem, const std::string& labels_stem, std::int64_t limit) {
     auto image_path = find(images_stem);
     auto label_path = find(labels_stem);
-    auto images = read_idx_images(image_path);
-    auto labels = read_idx_labels(label_path);
+    auto images = read_idx_images(image_path, context.max_bytes);
+    auto labels = read_idx_labels(label_path, context.max_bytes);
     if (static_cast<Index>(labels.size()) != images.count)
       throw InputError(label_path.string(), std::to_string(labels.size()) + " labels for " +
                                                 std::to_string(images.count) + " images in " + image_path.string());
@@ -280,7 +287,7 @@ std::shared_ptr<const Dataset> load_idx_set(const std::string& name, const Param
 std::shared_ptr<const Dataset> load_csv(const Params& params, const DataContext& context) {
   auto path = resolve(params.string("path"), context);
   bool header = params.boolean("header");
-  auto rows = read_numeric_csv(path, header);
+  auto rows = read_numeric_csv(path, header, context.max_bytes);
   if (rows.front().size() < 2) throw InputError(path.string(), "a labelled CSV needs at least one feature and a label");
   auto width = static_cast<std::int64_t>(rows.front().size());
   auto label = params.integer("label_column");
@@ -296,7 +303,7 @@ std::shared_ptr<const Dataset> load_csv(const Params& params, const DataContext&
   Index classes = 0;
   if (!params.string("test_path").empty()) {
     auto test_path = resolve(params.string("test_path"), context);
-    auto test_rows = read_numeric_csv(test_path, header);
+    auto test_rows = read_numeric_csv(test_path, header, context.max_bytes);
     if (static_cast<std::int64_t>(test_rows.front().size()) != width)
       throw InputError(test_path.string(), "has " + std::to_string(test_rows.front().size()) +
                                                " columns, the training file " + std::to_string(width));
@@ -314,6 +321,46 @@ std::shared_ptr<const Dataset> load_csv(const Params& params, const DataContext&
 }
 
 }  // namespace
+
+void check_dataset(const Dataset& data) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument(what); };
+  const Index features = data.input.features, steps = data.input.steps;
+  if (features < 1 || steps < 1)
+    fail("input shape " + std::to_string(features) + " features x " + std::to_string(steps) + " steps is empty");
+  if (features > (Index(1) << 40) / steps)
+    fail("input shape " + std::to_string(features) + " x " + std::to_string(steps) + " is impossibly large");
+  if (data.outputs < 1)
+    fail(std::string("has ") + std::to_string(data.outputs) +
+         (data.task == Task::classification ? " classes" : " targets") + "; at least 1 needed");
+  for (const auto* split : {&data.train, &data.test}) {
+    const std::string name = split == &data.train ? "train" : "test";
+    if (split->examples < 0) fail(name + " split has a negative example count");
+    if (split->inputs.rows() != features || split->inputs.cols() != split->examples * steps)
+      fail(name + " inputs are " + std::to_string(split->inputs.rows()) + "x" + std::to_string(split->inputs.cols()) +
+           ", expected " + std::to_string(features) + "x" + std::to_string(split->examples * steps) + " (" +
+           std::to_string(split->examples) + " examples x " + std::to_string(steps) + " steps)");
+    if (data.task == Task::classification) {
+      if (static_cast<Index>(split->labels.size()) != split->examples)
+        fail(name + " split has " + std::to_string(split->labels.size()) + " labels for " +
+             std::to_string(split->examples) + " examples");
+      for (std::size_t i = 0; i < split->labels.size(); ++i)
+        if (split->labels[i] < 0 || split->labels[i] >= data.outputs)
+          fail(name + " example " + std::to_string(i) + " has label " + std::to_string(split->labels[i]) +
+               ", outside 0.." + std::to_string(data.outputs - 1));
+    } else if (split->targets.rows() != data.outputs || split->targets.cols() != split->examples) {
+      fail(name + " targets are " + std::to_string(split->targets.rows()) + "x" +
+           std::to_string(split->targets.cols()) + ", expected " + std::to_string(data.outputs) + "x" +
+           std::to_string(split->examples));
+    } else if (!split->targets.allFinite()) {
+      fail(name + " targets hold a NaN or infinite value");
+    }
+    if (!split->inputs.allFinite()) {
+      for (Index c = 0; c < split->inputs.cols(); ++c)
+        if (!split->inputs.col(c).allFinite())
+          fail(name + " example " + std::to_string(c / steps) + " has a NaN or infinite input");
+    }
+  }
+}
 
 void register_builtin_datasets(Registry& registry) {
   auto add = [&](ComponentInfo info, DatasetFactory factory) {

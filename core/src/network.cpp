@@ -3,14 +3,28 @@
 #include <cmath>
 
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 
 namespace gradlab {
 
-Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs)
+namespace {
+// Sizes are summed in double: an estimate only needs to be right to a few
+// digits, and a huge layer must not wrap an integer around to a small number.
+constexpr double bytes_per_scalar = sizeof(Scalar);
+}  // namespace
+
+Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs, NetworkLimits limits)
     : layers_(std::move(layers)), input_(input), task_(task), outputs_(outputs) {
   if (layers_.empty()) throw InputError("model", "has no layers");
   shapes_.push_back(input);
   Index params = 0, buffers = 0;
+  const double batch = double(std::max<Index>(limits.batch, 1));
+  const double per_param = bytes_per_scalar * double(2 + std::max<Index>(limits.optimizer_slots, 0));
+  // The input batch and the two ping-pong gradient buffers (as wide as the widest layer).
+  double widest = double(input.features) * double(input.steps);
+  double estimate = bytes_per_scalar * widest * batch;
+  double activations = 0;
+  const double budget = double(limits.max_bytes);
   for (auto& entry : layers_) {
     Shape out;
     try {
@@ -21,14 +35,31 @@ Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index
     }
     if (out.features <= 0 || out.steps <= 0)
       throw InputError(entry.where, "layer '" + entry.type + "' produced an empty output shape");
+    const Index count = entry.layer->param_count();
+    const Index buffer_count = entry.layer->buffer_count();
+    if (count < 0 || buffer_count < 0)
+      throw InputError(entry.where, "layer '" + entry.type + "' reports a negative parameter or buffer count");
+    const double width = double(out.features) * double(out.steps);
+    widest = std::max(widest, width);
+    activations += bytes_per_scalar * width * batch;
+    estimate += per_param * double(count) + bytes_per_scalar * double(buffer_count);
+    const double total = estimate + activations + 2 * bytes_per_scalar * widest * batch;
+    if (total > budget || total > 9e18)
+      throw InputError(entry.where, "layer '" + entry.type + "' (layer " + std::to_string(shapes_.size() - 1) +
+                                        ") brings the model to about " +
+                                        format_bytes(std::uint64_t(std::min(total, 9e18))) +
+                                        " (parameters, gradients, optimizer state and activations for a batch of " +
+                                        std::to_string(std::int64_t(batch)) + "), more than the memory budget of " +
+                                        format_bytes(limits.max_bytes) + " (see --max-memory)");
     shapes_.push_back(out);
     offsets_.push_back(params);
-    counts_.push_back(entry.layer->param_count());
-    params += counts_.back();
+    counts_.push_back(count);
+    params += count;
     buffer_offsets_.push_back(buffers);
-    buffer_counts_.push_back(entry.layer->buffer_count());
-    buffers += buffer_counts_.back();
+    buffer_counts_.push_back(buffer_count);
+    buffers += buffer_count;
   }
+  estimated_bytes_ = std::uint64_t(estimate + activations + 2 * bytes_per_scalar * widest * batch);
   const Shape last = shapes_.back();
   if (last.steps != 1)
     throw InputError(layers_.back().where, "the model's output has " + std::to_string(last.steps) +
@@ -78,11 +109,18 @@ ConstMatrixMap Network::input_view(const BatchView& batch) const {
 }
 
 BatchView Network::gather(const Split& split, const std::int64_t* order, Index count) {
+  return gather_examples(split, order, 0, count);
+}
+
+BatchView Network::gather_range(const Split& split, Index first, Index count) {
+  return gather_examples(split, nullptr, first, count);
+}
+
+BatchView Network::gather_examples(const Split& split, const std::int64_t* order, Index first, Index count) {
   reserve(count);
   const Index steps = input_.steps;
-  const Index features = input_.features;
   for (Index b = 0; b < count; ++b) {
-    const Index example = order ? static_cast<Index>(order[b]) : b;
+    const Index example = order ? static_cast<Index>(order[b]) : first + b;
     // Split storage is example-major (steps consecutive columns per example);
     // a batch is time-major (column t * batch + b), so recurrent layers read
     // one contiguous block per step.
@@ -92,7 +130,6 @@ BatchView Network::gather(const Split& split, const std::int64_t* order, Index c
     else
       targets_.col(b) = split.targets.col(example);
   }
-  (void)features;
   BatchView view;
   view.inputs = batch_inputs_.data();
   view.batch = count;
@@ -197,6 +234,13 @@ double Network::loss(const BatchView& batch) {
 }
 
 void Network::forward_prefix(const BatchView& batch, Index upto, MatrixMap out) {
+  if (upto < 0 || upto > layer_count())
+    throw std::out_of_range("forward_prefix: no layer prefix of length " + std::to_string(upto));
+  const Shape s = shapes_[static_cast<std::size_t>(upto)];
+  if (out.rows() != s.features || out.cols() != s.steps * batch.batch)
+    throw std::invalid_argument("forward_prefix: out is " + std::to_string(out.rows()) + "x" +
+                                std::to_string(out.cols()) + ", the activation is " + std::to_string(s.features) + "x" +
+                                std::to_string(s.steps * batch.batch));
   reserve(batch.batch);
   ForwardContext ctx{Mode::eval, false, batch.batch};
   forward(batch, upto, ctx);
@@ -211,13 +255,25 @@ Network::Evaluation Network::evaluate(const Split& split) {
   const Index total = split.examples;
   if (total == 0) return result;
   const Index chunk = std::max<Index>(max_batch_, 1);
+  reserve(chunk);
   double loss_sum = 0.0;
   Index correct = 0;
+  // One forward pass over the split, chunk by chunk, nothing allocated: with one
+  // step per example a chunk of the split is already in batch layout and is read
+  // in place; sequences are copied into the time-major batch workspace.
   for (Index first = 0; first < total; first += chunk) {
     const Index count = std::min(chunk, total - first);
-    std::vector<std::int64_t> order(static_cast<std::size_t>(count));
-    for (Index b = 0; b < count; ++b) order[b] = first + b;
-    BatchView batch = gather(split, order.data(), count);
+    BatchView batch;
+    if (input_.steps == 1) {
+      batch.inputs = split.inputs.data() + first * input_.features;
+      batch.batch = count;
+      if (task_ == Task::classification)
+        batch.labels = split.labels.data() + first;
+      else
+        batch.targets = split.targets.data() + first * outputs_;
+    } else {
+      batch = gather_range(split, first, count);
+    }
     ForwardContext ctx{Mode::eval, false, count};
     forward(batch, layer_count(), ctx);
     Index right = 0;

@@ -1,15 +1,21 @@
 #include "gradlab/core/registry.hpp"
 
 #include <dlfcn.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
 #include <boost/dll/shared_library.hpp>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
 
 #include "builtin_datasets.hpp"
+#include "gradlab/core/datasets.hpp"
 #include "gradlab/core/error.hpp"
 
 namespace gradlab {
@@ -106,10 +112,16 @@ std::optional<LoadProblem> Registry::load_library(const fs::path& path) {
   if (!info->name || !*info->name || !info->register_components)
     return problem("plugin info has no name or no registration function");
 
+  // A plugin of the user's (--plugin-dir, GRADLAB_PLUGIN_PATH; searched first)
+  // may replace a bundled one: allowed, and said, never silent.
+  const bool bundled = path.parent_path() == bundled_plugin_dir();
   for (const auto& existing : plugins_)
-    if (existing->name == info->name)
+    if (existing->name == info->name) {
+      if (bundled && !existing->path.empty())
+        return problem(std::string("bundled plugin '") + info->name + "' not loaded: replaced by " + existing->path);
       return problem(std::string("duplicate plugin name '") + info->name + "', already loaded from " +
                      (existing->path.empty() ? std::string("the core") : existing->path) + "; skipped");
+    }
 
   Staging staging;
   try {
@@ -125,10 +137,14 @@ std::optional<LoadProblem> Registry::load_library(const fs::path& path) {
     if (e.info.name.empty())
       return problem(std::string("plugin '") + info->name + "' registered a component without a name");
     auto key = std::make_pair(e.kind, e.info.name);
-    if (auto it = entries_.find(key); it != entries_.end())
+    if (auto it = entries_.find(key); it != entries_.end()) {
+      if (bundled && !it->second.plugin->path.empty())
+        return problem(std::string("bundled plugin '") + info->name + "' not loaded: its " + to_string(e.kind) + " '" +
+                       e.info.name + "' is replaced by " + it->second.plugin->path);
       return problem(
           std::string("duplicate ") + to_string(e.kind) + " name '" + e.info.name + "', already provided by " +
           (it->second.plugin->path.empty() ? std::string("the core") : it->second.plugin->path) + "; skipped");
+    }
     for (std::size_t j = 0; j < i; ++j)
       if (staging.entries[j].kind == e.kind && staging.entries[j].info.name == e.info.name)
         return problem(std::string("plugin registers ") + to_string(e.kind) + " '" + e.info.name + "' twice");
@@ -150,6 +166,46 @@ std::optional<LoadProblem> Registry::load_library(const fs::path& path) {
   return std::nullopt;
 }
 
+namespace {
+
+// A plugin is code the process will run: like ssh with its keys, refuse a
+// library or folder that users other than its owner can replace. Group write
+// is accepted only for a user-private group (the group of the owner's own
+// name, as Debian's adduser makes), where it gives no one else access.
+std::optional<std::string> unsafe_permissions(const fs::path& path, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  const uid_t me = ::geteuid();
+  if (st.st_uid != me && st.st_uid != 0)
+    return std::string(what) + " belongs to another user (uid " + std::to_string(st.st_uid) + ")";
+  if (st.st_mode & S_IWOTH)
+    return std::string(what) + " is writable by every user (mode " + [&] {
+      char mode[8];
+      std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+      return std::string(mode);
+    }() + "); fix with chmod o-w";
+  if (st.st_mode & S_IWGRP) {
+    const struct passwd* owner = ::getpwuid(st.st_uid);
+    const struct group* group = ::getgrgid(st.st_gid);
+    const bool private_group =
+        owner && group && owner->pw_gid == st.st_gid && std::strcmp(group->gr_name, owner->pw_name) == 0;
+    if (!private_group) return std::string(what) + " is writable by its group; fix with chmod g-w";
+  }
+  return std::nullopt;
+}
+
+std::string entry_kind(const fs::directory_entry& item) {
+  std::error_code ec;
+  if (item.is_symlink(ec) && !fs::exists(item.path(), ec)) return "a dangling symbolic link";
+  if (item.is_directory(ec)) return "a folder";
+  if (item.is_fifo(ec)) return "a FIFO";
+  if (item.is_socket(ec)) return "a socket";
+  if (item.is_block_file(ec) || item.is_character_file(ec)) return "a device";
+  return "not a regular file";
+}
+
+}  // namespace
+
 std::vector<LoadProblem> Registry::load_directory(const fs::path& dir) {
   std::vector<LoadProblem> problems;
   std::error_code ec;
@@ -157,12 +213,42 @@ std::vector<LoadProblem> Registry::load_directory(const fs::path& dir) {
     problems.push_back({dir.string(), "plugin folder does not exist"});
     return problems;
   }
+  if (auto unsafe = unsafe_permissions(dir, "the plugin folder")) {
+    problems.push_back({dir.string(), *unsafe + "; no plugin loaded from it"});
+    return problems;
+  }
   std::vector<fs::path> libraries;
-  for (const auto& item : fs::directory_iterator(dir, ec))
-    if (item.is_regular_file() && item.path().extension() == ".so") libraries.push_back(item.path());
+  // Non-throwing iteration and tests: a symlink loop or an unreadable entry is
+  // one problem line, never the end of plugin loading.
+  fs::directory_iterator it(dir, ec), end;
+  if (ec) {
+    problems.push_back({dir.string(), "cannot list the plugin folder: " + ec.message()});
+    return problems;
+  }
+  for (; it != end; it.increment(ec)) {
+    if (ec) {
+      problems.push_back({dir.string(), "cannot list the plugin folder: " + ec.message()});
+      break;
+    }
+    const auto& item = *it;
+    if (item.path().extension() != ".so") continue;
+    std::error_code type_error;
+    if (!item.is_regular_file(type_error)) {
+      problems.push_back({item.path().string(), type_error && type_error != std::errc::no_such_file_or_directory
+                                                    ? "cannot use: " + type_error.message()
+                                                    : "is " + entry_kind(item) + ", not a plugin library; skipped"});
+      continue;
+    }
+    libraries.push_back(item.path());
+  }
   std::sort(libraries.begin(), libraries.end());
-  for (const auto& lib : libraries)
+  for (const auto& lib : libraries) {
+    if (auto unsafe = unsafe_permissions(lib, "the library")) {
+      problems.push_back({lib.string(), *unsafe + "; not loaded"});
+      continue;
+    }
     if (auto p = load_library(lib)) problems.push_back(*p);
+  }
   return problems;
 }
 
@@ -276,7 +362,10 @@ std::shared_ptr<const Dataset> Registry::make_dataset(const std::string& name, c
   const auto* e = find(ComponentKind::dataset, name);
   const auto& f = factory_of(e, &Entry::dataset, ComponentKind::dataset, name);
   auto data = f(params, context);
-  if (!data) throw std::runtime_error("data set factory returned nothing");
+  if (!data) throw std::invalid_argument("the data set factory returned nothing");
+  // Checked once here, whatever made it: everything downstream indexes by
+  // these shapes and labels without checking again.
+  check_dataset(*data);
   if (!e->library) return data;
   auto library = e->library;
   return std::shared_ptr<const Dataset>(data.get(), [data, library](const Dataset*) {});

@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <numeric>
 #include <thread>
 
 #include "gradlab/core/datasets.hpp"
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 #include "gradlab/core/weights.hpp"
 
 namespace gradlab {
@@ -24,34 +26,6 @@ const char* to_string(RunStatus status) {
     case RunStatus::failed: return "failed";
   }
   return "?";
-}
-
-void write_file_atomically(const std::string& path, const std::string& bytes) {
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path temp = target;
-  // Unique per process and thread: concurrent runs in one process may write
-  // outputs at the same time.
-  temp += ".tmp." + std::to_string(::getpid()) + "." +
-          std::to_string(std::hash<std::thread::id>{}(std::this_thread::get_id()));
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, "cannot write (does the folder exist and is it writable?)");
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) {
-      out.close();
-      std::error_code ec;
-      fs::remove(temp, ec);
-      throw InputError(path, "write failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, target, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    throw InputError(path, "cannot replace the file: " + ec.message());
-  }
 }
 
 namespace {
@@ -164,8 +138,8 @@ bool all_finite(const Vector& v) { return v.allFinite(); }
 
 }  // namespace
 
-std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry) {
-  DataContext context{spec.spec_dir, default_data_dir().string()};
+std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry, std::uint64_t max_bytes) {
+  DataContext context{spec.spec_dir, default_data_dir().string(), max_bytes};
   try {
     auto data = registry.make_dataset(spec.data.name, spec.data.params, context);
     if (data->train.examples == 0)
@@ -178,7 +152,14 @@ std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry&
   }
 }
 
-std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data) {
+Index planned_batch(const RunSpec& spec, const Dataset& data) {
+  const Index batch = std::min<Index>(spec.training.batch_size, data.train.examples);
+  const Index probe = std::min<Index>(spec.probes.batch, data.train.examples);
+  return std::max<Index>({batch, probe, 256});
+}
+
+std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data,
+                                       std::uint64_t max_bytes) {
   std::vector<NetworkLayer> layers;
   for (const auto& l : spec.layers) {
     NetworkLayer entry;
@@ -187,7 +168,10 @@ std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& regi
     entry.layer = make_layer(registry, l, entry.init);
     layers.push_back(std::move(entry));
   }
-  return std::make_shared<Network>(std::move(layers), data.input, data.task, data.outputs);
+  NetworkLimits limits;
+  limits.max_bytes = max_bytes;
+  limits.batch = planned_batch(spec, data);
+  return std::make_shared<Network>(std::move(layers), data.input, data.task, data.outputs, limits);
 }
 
 nlohmann::json to_json(const RunSummary& s) {
@@ -231,6 +215,11 @@ nlohmann::json to_json(const RunSummary& s) {
   final_row["epochs_run"] = s.epochs_run;
   final_row["seconds"] = s.seconds;
   out["final"] = final_row;
+  out["timing"] = {{"train_steps", s.timing.train_steps},
+                   {"evaluation", s.timing.evaluation},
+                   {"probes", s.timing.probes},
+                   {"pretraining", s.timing.pretraining},
+                   {"other", s.timing.other}};
   if (s.diverged_epoch) out["diverged_epoch"] = *s.diverged_epoch;
   if (!s.message.empty()) out["message"] = s.message;
   out["gradlab_version"] = version_string;
@@ -253,10 +242,134 @@ double train_step(Network& network, Optimizer& optimizer, const Split& split, co
   return loss;
 }
 
-RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
+namespace {
+
+// Lap timer: lap(part) adds the time since the previous lap to `part`, so every
+// interval of the run lands in exactly one part of summary.timing.
+struct LapTimer {
   using clock = std::chrono::steady_clock;
-  auto data = options.dataset ? options.dataset : load_dataset(spec, registry);
-  auto network = build_network(spec, registry, *data);
+  clock::time_point started = clock::now();
+  clock::time_point last = started;
+  double since_start() const { return std::chrono::duration<double>(clock::now() - started).count(); }
+  void lap(double& part) {
+    const auto now = clock::now();
+    part += std::chrono::duration<double>(now - last).count();
+    last = now;
+  }
+  // Closes the run: what is left goes to `other`, and seconds is the sum.
+  void finish(RunSummary& summary) {
+    lap(summary.timing.other);
+    summary.seconds = std::chrono::duration<double>(last - started).count();
+  }
+};
+
+// The body of train_run after the network is built and initialized.
+// Everything it calls may throw: train_run turns that into a failed run.
+void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optimizer& opt, PretrainStrategy* pretrain,
+                const Registry& registry, const RunOptions& options, Rng& rng, RunSummary& summary, LapTimer& timer,
+                std::int64_t& current_epoch, Index batch_size, Index probe_size) {
+  const Dataset* data = &dataset;
+  Network* network = &net;
+  Optimizer* optimizer = &opt;
+  auto seconds = [&] { return timer.since_start(); };
+  auto lap = [&](double& part) { timer.lap(part); };
+  auto cancelled = [&] { return options.cancel && options.cancel->load(); };
+  auto diverge = [&](std::int64_t epoch, std::string why) {
+    summary.status = RunStatus::diverged;
+    summary.diverged_epoch = epoch;
+    summary.message = std::move(why);
+  };
+
+  if (pretrain) {
+    RegistryComponents components(registry);
+    PretrainContext ctx{*network, *data, rng, components, options.log, [&] { return cancelled(); }};
+    try {
+      pretrain->pretrain(ctx);
+    } catch (const std::exception& e) {
+      summary.status = RunStatus::failed;
+      summary.message = std::string("pretraining '") + spec.pretrain->name + "' failed: " + e.what();
+      lap(summary.timing.pretraining);
+      return;
+    }
+    lap(summary.timing.pretraining);
+    if (!all_finite(network->parameters())) diverge(0, "pretraining produced non-finite weights");
+  }
+
+  std::vector<std::int64_t> probe_order(static_cast<std::size_t>(probe_size));
+  std::iota(probe_order.begin(), probe_order.end(), 0);
+  auto record_epoch = [&](std::int64_t epoch, bool probe) {
+    EpochRecord record;
+    record.epoch = epoch;
+    lap(summary.timing.other);
+    auto train = network->evaluate(data->train);
+    auto test = network->evaluate(data->test);
+    lap(summary.timing.evaluation);
+    record.train_loss = train.loss;
+    record.train_accuracy = train.accuracy;
+    record.test_loss = test.loss;
+    record.test_accuracy = test.accuracy;
+    if (probe) {
+      record.layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
+      lap(summary.timing.probes);
+    }
+    record.seconds = seconds();
+    summary.epochs.push_back(record);
+    if (options.on_epoch) options.on_epoch(summary.epochs.back());
+    return std::isfinite(train.loss);
+  };
+
+  if (summary.status == RunStatus::ok && !all_finite(network->parameters()))
+    diverge(0, "the starting weights are not finite");  // e.g. a --load-weights file holding NaN
+  if (summary.status == RunStatus::ok && !record_epoch(0, true)) diverge(0, "the loss is not finite before training");
+
+  std::vector<std::int64_t> order(static_cast<std::size_t>(data->train.examples));
+  std::iota(order.begin(), order.end(), 0);
+  optimizer->reset(network->param_count());
+  std::int64_t iteration = 0;
+  const std::int64_t epochs = spec.training.epochs;
+  for (std::int64_t epoch = 1; epoch <= epochs && summary.status == RunStatus::ok; ++epoch) {
+    current_epoch = epoch;
+    if (cancelled()) {
+      summary.status = RunStatus::failed;
+      summary.message = "cancelled";
+      break;
+    }
+    lap(summary.timing.other);
+    if (spec.training.shuffle) std::shuffle(order.begin(), order.end(), rng);
+    const Index n = data->train.examples;
+    for (Index first = 0; first < n; first += batch_size) {
+      const Index count = std::min(batch_size, n - first);
+      const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count, iteration + 1,
+                                     spec.clip_value, spec.clip_norm);
+      if (!std::isfinite(loss)) {
+        diverge(epoch, "the training loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
+                           std::to_string(iteration + 1));
+        break;
+      }
+      ++iteration;
+    }
+    lap(summary.timing.train_steps);
+    if (summary.status != RunStatus::ok) break;
+    if (!all_finite(network->parameters())) {
+      diverge(epoch, "the weights became non-finite");
+      break;
+    }
+    summary.epochs_run = epoch;
+    // Evaluated (recorded) epochs: every eval_every-th and the last; probes are
+    // taken on recorded epochs that are a multiple of probes.every, and the last.
+    if (epoch % spec.training.eval_every != 0 && epoch != epochs) continue;
+    const bool probe = epoch % spec.probes.every == 0 || epoch == epochs;
+    if (!record_epoch(epoch, probe)) diverge(epoch, "the training loss is not finite after the epoch");
+  }
+}
+
+}  // namespace
+
+RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
+  const std::uint64_t budget = options.max_memory ? options.max_memory : default_memory_budget();
+  auto data = options.dataset ? options.dataset : load_dataset(spec, registry, budget);
+  // A shared data set is already in memory; the model gets what is left.
+  auto network = build_network(spec, registry, *data, budget);
 
   RunResult result;
   RunSummary& summary = result.summary;
@@ -280,90 +393,37 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
 
   const Index batch_size = std::min<Index>(spec.training.batch_size, data->train.examples);
   const Index probe_size = std::min<Index>(spec.probes.batch, data->train.examples);
-  network->reserve(std::max<Index>({batch_size, probe_size, 256}));
-  network->initialize(*init, rng);
-  if (!options.load_weights.empty()) load_weights(options.load_weights, *network);
+  LapTimer timer;
   result.network = network;
-
-  const auto started = clock::now();
-  auto seconds = [&] { return std::chrono::duration<double>(clock::now() - started).count(); };
-  auto cancelled = [&] { return options.cancel && options.cancel->load(); };
-  auto diverge = [&](std::int64_t epoch, std::string why) {
-    summary.status = RunStatus::diverged;
-    summary.diverged_epoch = epoch;
-    summary.message = std::move(why);
+  // From here on, an exception from any plugin (or an allocation that fails)
+  // ends this run as `failed` with what it said; the epochs recorded so far
+  // stay in the summary, and a study goes on with its other runs.
+  std::int64_t current_epoch = 0;
+  auto fail = [&](const std::string& what) {
+    summary.status = RunStatus::failed;
+    summary.message = (current_epoch > 0 ? "in epoch " + std::to_string(current_epoch) + ": " : std::string()) + what;
+    timer.finish(summary);
   };
-
-  if (pretrain) {
-    RegistryComponents components(registry);
-    PretrainContext ctx{*network, *data, rng, components, options.log, [&] { return cancelled(); }};
-    try {
-      pretrain->pretrain(ctx);
-    } catch (const std::exception& e) {
-      summary.status = RunStatus::failed;
-      summary.message = std::string("pretraining '") + spec.pretrain->name + "' failed: " + e.what();
-      summary.seconds = seconds();
-      return result;
-    }
-    if (!all_finite(network->parameters())) diverge(0, "pretraining produced non-finite weights");
+  try {
+    network->reserve(planned_batch(spec, *data));
+    network->initialize(*init, rng);
+  } catch (const std::exception& e) {
+    fail(std::string("initializing the network failed: ") + e.what());
+    return result;
+  } catch (...) {
+    fail("initializing the network failed with a non-standard exception");
+    return result;
   }
-
-  std::vector<std::int64_t> probe_order(static_cast<std::size_t>(probe_size));
-  std::iota(probe_order.begin(), probe_order.end(), 0);
-  auto record_epoch = [&](std::int64_t epoch, bool probe) {
-    EpochRecord record;
-    record.epoch = epoch;
-    auto train = network->evaluate(data->train);
-    auto test = network->evaluate(data->test);
-    record.train_loss = train.loss;
-    record.train_accuracy = train.accuracy;
-    record.test_loss = test.loss;
-    record.test_accuracy = test.accuracy;
-    if (probe) record.layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
-    record.seconds = seconds();
-    summary.epochs.push_back(record);
-    if (options.on_epoch) options.on_epoch(summary.epochs.back());
-    return std::isfinite(train.loss);
-  };
-
-  if (summary.status == RunStatus::ok && !all_finite(network->parameters()))
-    diverge(0, "the starting weights are not finite");  // e.g. a --load-weights file holding NaN
-  if (summary.status == RunStatus::ok && !record_epoch(0, true)) diverge(0, "the loss is not finite before training");
-
-  std::vector<std::int64_t> order(static_cast<std::size_t>(data->train.examples));
-  std::iota(order.begin(), order.end(), 0);
-  optimizer->reset(network->param_count());
-  std::int64_t iteration = 0;
-  const std::int64_t epochs = spec.training.epochs;
-  for (std::int64_t epoch = 1; epoch <= epochs && summary.status == RunStatus::ok; ++epoch) {
-    if (cancelled()) {
-      summary.status = RunStatus::failed;
-      summary.message = "cancelled";
-      break;
-    }
-    if (spec.training.shuffle) std::shuffle(order.begin(), order.end(), rng);
-    const Index n = data->train.examples;
-    for (Index first = 0; first < n; first += batch_size) {
-      const Index count = std::min(batch_size, n - first);
-      const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count, iteration + 1,
-                                     spec.clip_value, spec.clip_norm);
-      if (!std::isfinite(loss)) {
-        diverge(epoch, "the training loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
-                           std::to_string(iteration + 1));
-        break;
-      }
-      ++iteration;
-    }
-    if (summary.status != RunStatus::ok) break;
-    if (!all_finite(network->parameters())) {
-      diverge(epoch, "the weights became non-finite");
-      break;
-    }
-    summary.epochs_run = epoch;
-    const bool probe = epoch % spec.probes.every == 0 || epoch == epochs;
-    if (!record_epoch(epoch, probe)) diverge(epoch, "the training loss is not finite after the epoch");
+  if (!options.load_weights.empty()) load_weights(options.load_weights, *network);  // bad input: throws InputError
+  try {
+    train_loop(spec, *data, *network, *optimizer, pretrain.get(), registry, options, rng, summary, timer, current_epoch,
+               batch_size, probe_size);
+    timer.finish(summary);
+  } catch (const std::exception& e) {
+    fail(e.what());
+  } catch (...) {
+    fail("a plugin threw a non-standard exception");
   }
-  summary.seconds = seconds();
   return result;
 }
 

@@ -1,11 +1,14 @@
 #include "gradlab/core/spec.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 
 namespace gradlab {
 
@@ -16,7 +19,13 @@ namespace {
 class Locator {
  public:
   explicit Locator(std::string source) : source_(std::move(source)) {}
-  void add_override(const YAML::Node& node, std::string option) { overrides_.emplace_back(node, std::move(option)); }
+  // Every node of an override's value belongs to that --set option, so an
+  // error inside it (a bad value in `--set optimizer={name: adam, lr: x}`)
+  // names the option, not the spec file.
+  void add_override(const YAML::Node& node, const std::string& option) {
+    std::size_t budget = 10000;
+    add_subtree(node, option, budget);
+  }
 
   std::string operator()(const YAML::Node& node) const {
     for (const auto& [n, option] : overrides_)
@@ -28,6 +37,18 @@ class Locator {
   const std::string& source() const { return source_; }
 
  private:
+  void add_subtree(const YAML::Node& node, const std::string& option, std::size_t& budget) {
+    if (budget == 0) return;
+    --budget;
+    overrides_.emplace_back(node, option);
+    if (node.IsMap())
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        add_subtree(it->first, option, budget);
+        add_subtree(it->second, option, budget);
+      }
+    else if (node.IsSequence())
+      for (const auto& item : node) add_subtree(item, option, budget);
+  }
   std::string source_;
   std::vector<std::pair<YAML::Node, std::string>> overrides_;
 };
@@ -37,7 +58,7 @@ std::string node_kind(const YAML::Node& node) {
     case YAML::NodeType::Map: return "a map";
     case YAML::NodeType::Sequence: return "a list";
     case YAML::NodeType::Null: return "nothing";
-    case YAML::NodeType::Scalar: return "'" + node.Scalar() + "'";
+    case YAML::NodeType::Scalar: return quote_text(node.Scalar());
     default: return "an undefined value";
   }
 }
@@ -108,16 +129,23 @@ ComponentChoice parse_component(const Registry& registry, ComponentKind kind, co
   return choice;
 }
 
-std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& list, const Locator& where, int depth);
+// `size` receives the number of layers the list stands for: repeats expanded,
+// each block counted with its children.
+std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& list, const Locator& where, int depth,
+                                    std::size_t& size);
 
-// Flattened layers a model may have (repeats expanded).
+// Layers a model may have, repeats expanded and the children of blocks
+// counted: nested repeats and blocks multiply, so the bound is checked before
+// each expansion, not when memory runs out.
 constexpr std::size_t max_layers = 100000;
 
 // The components a spec may leave out.
 const char* const default_init = "lecun_normal";
 const char* const default_optimizer = "sgd";
 
-LayerSpec parse_layer(const Registry& registry, const YAML::Node& node, const Locator& where, int depth) {
+LayerSpec parse_layer(const Registry& registry, const YAML::Node& node, const Locator& where, int depth,
+                      std::size_t& size) {
+  size = 1;
   YAML::Node map;
   YAML::Node type_node;
   if (node.IsScalar()) {
@@ -140,16 +168,25 @@ LayerSpec parse_layer(const Registry& registry, const YAML::Node& node, const Lo
   if (map && map["init"]) spec.init = parse_component(registry, ComponentKind::initializer, map["init"], "init", where);
   if (entry.info.accepts_children) {
     if (!map || !map["layers"]) throw InputError(where(node), "layer '" + spec.layer.name + "' needs 'layers: [...]'");
-    spec.children = parse_layers(registry, map["layers"], where, depth + 1);
+    std::size_t children = 0;
+    spec.children = parse_layers(registry, map["layers"], where, depth + 1, children);
+    size += children;
     if (spec.children.empty()) throw InputError(where(map["layers"]), "layer '" + spec.layer.name + "' has no layers");
   }
   return spec;
 }
 
-std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& list, const Locator& where, int depth) {
+std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& list, const Locator& where, int depth,
+                                    std::size_t& size) {
+  size = 0;
   if (depth > 32) throw InputError(where(list), "layers nested more than 32 deep");
   if (!list.IsSequence()) throw InputError(where(list), "'layers' must be a list, got " + node_kind(list));
   std::vector<LayerSpec> out;
+  auto too_many = [&](const YAML::Node& at, std::size_t total) {
+    return InputError(where(at), "this makes the model " + std::to_string(total) +
+                                     " layers long (the layers inside blocks counted), more than the " +
+                                     std::to_string(max_layers) + " a model may have");
+  };
   for (const auto& item : list) {
     if (item.IsMap() && item["repeat"]) {
       reject_unknown_keys("a repeat block", item, {"repeat", "layers"}, where);
@@ -162,19 +199,86 @@ std::vector<LayerSpec> parse_layers(const Registry& registry, const YAML::Node& 
       if (times < 1 || times > 100000)
         throw InputError(where(item["repeat"]), "'repeat' must be between 1 and 100000, got " + std::to_string(times));
       if (!item["layers"]) throw InputError(where(item), "a repeat block needs 'layers: [...]'");
-      auto body = parse_layers(registry, item["layers"], where, depth + 1);
-      // Nested repeats multiply: refuse before expanding, not when memory runs out.
-      const std::size_t total = out.size() + body.size() * static_cast<std::size_t>(times);
-      if (total > max_layers)
-        throw InputError(where(item["repeat"]), "this repeat makes the model " + std::to_string(total) +
-                                                    " layers long, more than the " + std::to_string(max_layers) +
-                                                    " a model may have");
+      std::size_t body_size = 0;
+      auto body = parse_layers(registry, item["layers"], where, depth + 1, body_size);
+      const auto repeats = static_cast<std::size_t>(times);
+      if (body_size > (max_layers - size) / repeats) throw too_many(item["repeat"], size + body_size * repeats);
+      size += body_size * repeats;
       for (std::int64_t i = 0; i < times; ++i) out.insert(out.end(), body.begin(), body.end());
     } else {
-      out.push_back(parse_layer(registry, item, where, depth));
+      std::size_t layer_size = 0;
+      out.push_back(parse_layer(registry, item, where, depth, layer_size));
+      if (layer_size > max_layers - size) throw too_many(item, size + layer_size);
+      size += layer_size;
     }
   }
   return out;
+}
+
+// The byte offset of the first byte that is not valid UTF-8, or npos. YAML
+// text is UTF-8, and every spec value is copied into the JSON summary, which
+// must be too (a Latin-1 file name would end a finished run with a JSON error).
+std::size_t invalid_utf8_at(std::string_view text) {
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    std::size_t extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 9;
+    if (extra == 9 || (extra == 1 && c < 0xC2) || i + extra >= text.size() + (extra ? 0 : 1)) return i;
+    std::uint32_t code = extra == 0 ? c : extra == 1 ? c & 0x1F : extra == 2 ? c & 0x0F : c & 0x07;
+    for (std::size_t k = 1; k <= extra; ++k) {
+      const unsigned char d = static_cast<unsigned char>(text[i + k]);
+      if ((d & 0xC0) != 0x80) return i;
+      code = (code << 6) | (d & 0x3F);
+    }
+    // Overlong forms, UTF-16 surrogates and code points past U+10FFFF.
+    if ((extra == 2 && code < 0x800) || (extra == 3 && (code < 0x10000 || code > 0x10FFFF)) ||
+        (code >= 0xD800 && code <= 0xDFFF))
+      return i;
+    i += extra + 1;
+  }
+  return std::string_view::npos;
+}
+
+// Refuses text that is not UTF-8, naming the line and column of the first bad byte.
+void require_utf8(std::string_view text, const std::string& source) {
+  const std::size_t bad = invalid_utf8_at(text);
+  if (bad == std::string_view::npos) return;
+  const std::size_t line = 1 + static_cast<std::size_t>(std::count(text.begin(), text.begin() + bad, '\n'));
+  const std::size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+  const std::size_t column = bad - (line_start == std::string_view::npos || bad == 0 ? 0 : line_start + 1) + 1;
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02x", static_cast<unsigned>(static_cast<unsigned char>(text[bad])));
+  throw InputError(source + ":" + std::to_string(line) + ":" + std::to_string(column),
+                   std::string("byte ") + byte + " is not UTF-8; a spec is UTF-8 text (YAML or JSON)");
+}
+
+// Nodes a spec may expand to, YAML aliases expanded: a real spec has a few
+// hundred; an alias bomb (each list repeating the one before) has billions.
+constexpr std::size_t max_spec_nodes = 100000;
+
+// Walks the document as everything after it will (aliases expanded),
+// refusing a duplicate map key (yaml-cpp keeps both and lookups see only the
+// first) and a document that expands past max_spec_nodes.
+void check_document(const YAML::Node& node, const Locator& where, std::size_t& visited) {
+  if (++visited > max_spec_nodes)
+    throw InputError(where(node), "the spec expands to more than " + std::to_string(max_spec_nodes) +
+                                      " values (YAML aliases repeating one another?)");
+  if (node.IsMap()) {
+    std::map<std::string, YAML::Node> keys;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const YAML::Node key = it->first;
+      if (key.IsScalar()) {
+        auto [first, inserted] = keys.emplace(key.Scalar(), key);
+        if (!inserted)
+          throw InputError(where(key), "duplicate key " + quote_text(key.Scalar()) + " (first at " +
+                                           where(first->second) + "); a map takes each key once");
+      }
+      check_document(key, where, visited);
+      check_document(it->second, where, visited);
+    }
+  } else if (node.IsSequence()) {
+    for (const auto& item : node) check_document(item, where, visited);
+  }
 }
 
 nlohmann::json yaml_to_json(const YAML::Node& node) {
@@ -213,6 +317,7 @@ nlohmann::json yaml_to_json(const YAML::Node& node) {
 }
 
 void apply_override(YAML::Node& root, const std::string& option, Locator& locator) {
+  require_utf8(option, "--set option");
   auto eq = option.find('=');
   if (eq == std::string::npos || eq == 0)
     throw InputError("--set " + option, "expected KEY=VALUE with a dotted key, e.g. optimizer.lr=0.05");
@@ -256,11 +361,9 @@ void apply_override(YAML::Node& root, const std::string& option, Locator& locato
     in_list = was_list;
     if (was_list) {
       std::size_t index = 0;
-      try {
-        index = std::stoul(part);
-      } catch (...) {
-        throw InputError("--set " + option, "'" + part + "' indexes a list and must be a number");
-      }
+      const auto [end, ec] = std::from_chars(part.data(), part.data() + part.size(), index);
+      if (ec != std::errc() || end != part.data() + part.size())
+        throw InputError("--set " + option, quote_text(part) + " indexes a list and must be a number");
       if (index >= current.size())
         throw InputError("--set " + option,
                          "index " + part + " is past the end of a list of " + std::to_string(current.size()));
@@ -292,6 +395,9 @@ const Schema& training_schema() {
       ParamSpec::integer("seed", 1).at_least(0).describe(
           "seed of the run's random stream (init, shuffling, pretraining)"),
       ParamSpec::boolean("shuffle", true).describe("reshuffle the training set every epoch"),
+      ParamSpec::integer("eval_every", 1)
+          .at_least(1)
+          .describe("evaluate both splits and record the epoch every N epochs (epoch 0 and the last always)"),
   };
   return schema;
 }
@@ -322,7 +428,9 @@ Params validate_params(const std::string& what, const Schema& schema, const YAML
         for (const auto& p : schema) names.push_back(p.name);
         throw InputError(where(it->first), "unknown key '" + key + "' in " + what + suggestion(key, names));
       }
-      const YAML::Node& v = it->second;
+      // A copy: the iterator's `->` yields a temporary pair, so a reference to
+      // its member would dangle after this statement.
+      const YAML::Node v = it->second;
       auto bad = [&](const std::string& expected) {
         return InputError(where(v), "'" + key + "' of " + what + " must be " + expected + ", got " + node_kind(v));
       };
@@ -364,8 +472,8 @@ Params validate_params(const std::string& what, const Schema& schema, const YAML
         if (std::isnan(x) || below || x > spec->max) {
           std::ostringstream range;
           range << (spec->min_exclusive ? "(" : "[") << spec->min << ", " << spec->max << "]";
-          throw InputError(where(v),
-                           "'" + key + "' of " + what + " is " + v.Scalar() + ", outside its bounds " + range.str());
+          throw InputError(where(v), "'" + key + "' of " + what + " is " + quote_text(v.Scalar()) +
+                                         ", outside its bounds " + range.str());
         }
       }
       values[key] = std::move(value);
@@ -385,6 +493,7 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
   Locator where(source);
   YAML::Node root;
   try {
+    require_utf8(text, source);
     root = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
     throw InputError(source + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1),
@@ -392,7 +501,11 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
   }
   if (!root || root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
   if (!root.IsMap()) throw InputError(where(root), "a run spec must be a map, got " + node_kind(root));
+  std::size_t visited = 0;
+  check_document(root, where, visited);
   for (const auto& option : overrides) apply_override(root, option, where);
+  visited = 0;
+  check_document(root, where, visited);
 
   reject_unknown_keys("the run spec", root, {"data", "model", "init", "optimizer", "pretrain", "training", "probes"},
                       where);
@@ -406,7 +519,8 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
   auto model = require_map(root["model"], "model", where);
   reject_unknown_keys("model", model, {"layers"}, where);
   if (!model["layers"]) throw InputError(where(model), "model needs 'layers: [...]'");
-  spec.layers = parse_layers(registry, model["layers"], where, 0);
+  std::size_t layer_count = 0;
+  spec.layers = parse_layers(registry, model["layers"], where, 0, layer_count);
   if (spec.layers.empty()) throw InputError(where(model["layers"]), "model has no layers");
 
   YAML::Node init = root["init"] ? root["init"] : YAML::Node(default_init);
@@ -433,7 +547,8 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
   YAML::Node training =
       root["training"] ? require_map(root["training"], "training", where) : YAML::Node(YAML::NodeType::Map);
   auto t = validate_params("training", training_schema(), training, {}, where);
-  spec.training = {t.integer("epochs"), t.integer("batch_size"), t.integer("seed"), t.boolean("shuffle")};
+  spec.training = {t.integer("epochs"), t.integer("batch_size"), t.integer("seed"), t.boolean("shuffle"),
+                   t.integer("eval_every")};
   YAML::Node probes = root["probes"] ? require_map(root["probes"], "probes", where) : YAML::Node(YAML::NodeType::Map);
   auto p = validate_params("probes", probe_schema(), probes, {}, where);
   spec.probes = {p.integer("every"), p.integer("batch")};
@@ -444,15 +559,13 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
 
 RunSpec load_run_spec(const std::filesystem::path& file, const std::vector<std::string>& overrides,
                       const Registry& registry) {
-  std::error_code ec;
-  if (std::filesystem::is_directory(file, ec))
-    throw InputError(file.string(), "is a folder; expected a run spec file (YAML or JSON)");
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw InputError(file.string(), "cannot read the run spec (no such file, or not readable)");
-  std::stringstream text;
-  text << in.rdbuf();
+  // A spec is a few kilobytes; 16 MiB is far beyond any real one and keeps a
+  // wrong file (a data set, /dev/zero) from being read into memory.
+  constexpr std::uint64_t max_spec_bytes = 16u << 20;
+  const std::string text =
+      read_regular_file(file, "a run spec (YAML or JSON)", max_spec_bytes, "no run spec is that large");
   auto dir = file.parent_path().empty() ? std::filesystem::path(".") : file.parent_path();
-  return parse_run_spec(text.str(), file.string(), overrides, registry, dir.string());
+  return parse_run_spec(text, file.string(), overrides, registry, dir.string());
 }
 
 std::string param_value_to_string(const ParamValue& value) {

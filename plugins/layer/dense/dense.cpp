@@ -74,11 +74,12 @@ class Dense final : public Layer {
 };
 
 void register_dense(Registrar& r) {
-  r.add_layer({"dense",
-               "Fully connected layer y = Wx + b, W [units, in] as torch.nn.Linear (Rumelhart, Hinton & Williams 1986)",
-               {ParamSpec::integer("units").at_least(1).describe("number of output units"),
-                ParamSpec::boolean("bias", true).describe("add a learned bias (starts at 0)")}},
-              [](const Params& p, std::vector<ChildLayer>) { return std::make_unique<Dense>(p); });
+  r.add_layer(
+      {"dense",
+       "Fully connected layer y = Wx + b, W [units, in] as torch.nn.Linear (Rumelhart, Hinton & Williams 1986)",
+       {ParamSpec::integer("units").at_least(1).at_most(1 << 24).describe("number of output units (at most 2^24)"),
+        ParamSpec::boolean("bias", true).describe("add a learned bias (starts at 0)")}},
+      [](const Params& p, std::vector<ChildLayer>) { return std::make_unique<Dense>(p); });
 }
 
 }  // namespace

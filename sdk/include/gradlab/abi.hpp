@@ -31,10 +31,36 @@
 #define GRADLAB_ABI_STDLIB "stdlib-unknown"
 #endif
 
-#define GRADLAB_ABI_TAG                                                                                           \
-  GRADLAB_ABI_COMPILER ";" GRADLAB_ABI_STDLIB ";eigen-" GRADLAB_ABI_STR(EIGEN_WORLD_VERSION) "." GRADLAB_ABI_STR( \
-      EIGEN_MAJOR_VERSION) "." GRADLAB_ABI_STR(EIGEN_MINOR_VERSION) ";scalar-" GRADLAB_SCALAR_NAME                \
-                                                                    ";align-" GRADLAB_ABI_STR(EIGEN_MAX_ALIGN_BYTES)
+// libstdc++'s debug mode changes the layout of every std container (Params
+// holds a std::map, factories take std::vector); its assertions mode keeps
+// the layout but not the inline code both sides must agree on.
+#if defined(_GLIBCXX_DEBUG)
+#define GRADLAB_ABI_STDLIB_CHECKS ";glibcxx-debug"
+#elif defined(_GLIBCXX_ASSERTIONS)
+#define GRADLAB_ABI_STDLIB_CHECKS ";glibcxx-assertions"
+#else
+#define GRADLAB_ABI_STDLIB_CHECKS ""
+#endif
+
+// The matrix-product backend (gradlab/gemm.hpp; CMake option GRADLAB_GEMM_BACKEND):
+// results differ in rounding between backends, so a plugin and its host agree on it.
+#if defined(GRADLAB_GEMM_BLAS) && GRADLAB_GEMM_BLAS
+#define GRADLAB_ABI_GEMM "openblas"
+#else
+#define GRADLAB_ABI_GEMM "eigen"
+#endif
+
+// Eigen's index type is the type of every size and offset crossing the
+// boundary (Index, Shape, the Map views).
+// clang-format off
+#define GRADLAB_ABI_TAG                                                                              \
+  GRADLAB_ABI_COMPILER ";" GRADLAB_ABI_STDLIB GRADLAB_ABI_STDLIB_CHECKS                              \
+  ";eigen-" GRADLAB_ABI_STR(EIGEN_WORLD_VERSION) "." GRADLAB_ABI_STR(EIGEN_MAJOR_VERSION) "."        \
+      GRADLAB_ABI_STR(EIGEN_MINOR_VERSION)                                                           \
+  ";index-" GRADLAB_ABI_STR(EIGEN_DEFAULT_DENSE_INDEX_TYPE)                                          \
+  ";scalar-" GRADLAB_SCALAR_NAME ";align-" GRADLAB_ABI_STR(EIGEN_MAX_ALIGN_BYTES)                    \
+  ";gemm-" GRADLAB_ABI_GEMM
+// clang-format on
 
 namespace gradlab {
 inline constexpr const char* abi_tag = GRADLAB_ABI_TAG;

@@ -35,6 +35,10 @@ struct Dataset {
 struct DataContext {
   std::string spec_dir;
   std::string data_dir;
+  // The memory the data set may take, in bytes. A loader checks file sizes
+  // and sizes declared in headers against it before allocating, and refuses
+  // (std::invalid_argument or the core's InputError) what exceeds it.
+  std::uint64_t max_bytes = ~std::uint64_t(0);
 };
 
 }  // namespace gradlab

@@ -22,6 +22,17 @@
 // version whose internals this header does not know, add_product falls back to
 // Eigen's operator* (same results; then products may allocate again, which
 // tests/allocation_test.cpp would report).
+//
+// BLAS backend. Built with GRADLAB_GEMM_BLAS=1 (CMake: GRADLAB_GEMM_BACKEND=openblas,
+// the default where Debian's libopenblas-serial-dev is installed), products of
+// at least kBlasMinVolume multiply-adds go to cblas_sgemm of the
+// single-threaded OpenBLAS (faster there, see bench/gemm_bench.cpp), smaller
+// ones to the Eigen kernel above. Which kernel runs depends on the shape and the
+// machine only, so a run is bit-identical on one machine and backend however
+// many runs execute at once (OpenBLAS's serial build serialises its buffer
+// table with a lock: tests/gemm_test.cpp checks concurrent products). OpenBLAS
+// packs into buffers it maps on its first call and keeps, so products still
+// allocate nothing after the first step. The backend is part of the ABI tag.
 #pragma once
 
 #include <Eigen/Core>
@@ -29,12 +40,20 @@
 #include <memory>
 #include <type_traits>
 
+#include "gradlab/abi.hpp"
 #include "gradlab/types.hpp"
 
 #if EIGEN_WORLD_VERSION == 3 && EIGEN_MAJOR_VERSION == 4
 #define GRADLAB_GEMM_DIRECT 1
 #else
 #define GRADLAB_GEMM_DIRECT 0
+#endif
+
+#ifndef GRADLAB_GEMM_BLAS
+#define GRADLAB_GEMM_BLAS 0
+#endif
+#if GRADLAB_GEMM_BLAS
+#include <cblas.h>
 #endif
 
 namespace gradlab {
@@ -56,8 +75,38 @@ GemmOperand gemm_operand(const Eigen::DenseBase<Derived>& m) {
   return {d.data(), d.rows(), d.cols(), d.outerStride(), bool(Derived::IsRowMajor)};
 }
 
+// The backend this translation unit was built with: "eigen" or "openblas".
+inline constexpr const char* gemm_backend = GRADLAB_ABI_GEMM;
+
+#if GRADLAB_GEMM_BLAS
+namespace detail {
+// OpenBLAS's serial build is linked by full path with a run path to its folder,
+// but the loader reuses a libopenblas.so.0 that the process loaded before (a
+// host that also loads the pthread build, e.g. through numpy): then its threads
+// are turned down to one, once, so a run never spreads over cores.
+inline bool blas_single_threaded() {
+  static const bool once = [] {
+    if (openblas_get_parallel() != 0 && openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    return true;
+  }();
+  return once;
+}
+}  // namespace detail
+#endif
+
 class GemmWorkspace {
  public:
+  // Products of at least this many multiply-adds (m * n * depth) go to BLAS
+  // when built with it. Measured with bench/gemm_bench.cpp on this project's
+  // machine (AMD EPYC, AVX2): OpenBLAS's kernel is 1.3-1.6x Eigen's from
+  // 100x32x64 up to 1024x256x1024; on 10x32x100 they are even and Eigen's call
+  // is cheaper.
+  static constexpr Index kBlasMinVolume = Index(1) << 16;
+  // Whether a product of m x depth by depth x n runs on BLAS (never in an Eigen build).
+  static constexpr bool uses_blas(Index m, Index n, Index depth) {
+    return GRADLAB_GEMM_BLAS && m * n * depth >= kBlasMinVolume;
+  }
+
   // Makes room for products with a result of up to rows x cols (either
   // orientation) and an inner dimension of up to depth. Call it for each shape
   // the caller will use; the buffers grow to the largest. May allocate.
@@ -95,6 +144,32 @@ class GemmWorkspace {
     static_assert(D::InnerStrideAtCompileTime == 1, "add_product needs a destination with unit inner stride");
     eigen_assert(a.cols == b.rows && c.rows() == a.rows && c.cols() == b.cols);
     if (a.rows == 0 || b.cols == 0 || a.cols == 0) return;
+#if GRADLAB_GEMM_BLAS
+    if (uses_blas(a.rows, b.cols, a.cols)) return add_product_blas(c, a, b, alpha);
+#endif
+    add_product_eigen(c, a, b, alpha);
+  }
+
+#if GRADLAB_GEMM_BLAS
+  // c += alpha * a * b on BLAS whatever the shape (tests, benchmarks).
+  template <typename Dst>
+  static void add_product_blas(Dst&& c, const GemmOperand& a, const GemmOperand& b, Scalar alpha = Scalar(1)) {
+    using D = std::remove_cv_t<std::remove_reference_t<Dst>>;
+    static_assert(D::InnerStrideAtCompileTime == 1, "add_product needs a destination with unit inner stride");
+    if (a.rows == 0 || b.cols == 0 || a.cols == 0) return;
+    if (D::IsRowMajor)  // C^T = B^T A^T, with C^T column-major
+      blas(c.data(), c.outerStride(), b.t(), a.t(), alpha);
+    else
+      blas(c.data(), c.outerStride(), a, b, alpha);
+  }
+#endif
+
+  // c += alpha * a * b with Eigen's kernel whatever the shape (tests, benchmarks).
+  template <typename Dst>
+  void add_product_eigen(Dst&& c, const GemmOperand& a, const GemmOperand& b, Scalar alpha = Scalar(1)) {
+    using D = std::remove_cv_t<std::remove_reference_t<Dst>>;
+    static_assert(D::InnerStrideAtCompileTime == 1, "add_product needs a destination with unit inner stride");
+    if (a.rows == 0 || b.cols == 0 || a.cols == 0) return;
 #if GRADLAB_GEMM_DIRECT
     if (D::IsRowMajor)  // C^T = B^T A^T, with C^T column-major
       run(c.data(), c.outerStride(), b.t(), a.t(), alpha);
@@ -117,6 +192,23 @@ class GemmWorkspace {
   }
 
  private:
+#if GRADLAB_GEMM_BLAS
+  // C (column-major, m x n, leading dimension ldc) += alpha * A * B on BLAS. A
+  // row-major operand is the transpose of a column-major one with the same stride.
+  static void blas(Scalar* c, Index ldc, const GemmOperand& a, const GemmOperand& b, Scalar alpha) {
+    detail::blas_single_threaded();
+    const auto ta = a.row_major ? CblasTrans : CblasNoTrans;
+    const auto tb = b.row_major ? CblasTrans : CblasNoTrans;
+    const auto m = static_cast<blasint>(a.rows), n = static_cast<blasint>(b.cols), k = static_cast<blasint>(a.cols);
+#ifdef GRADLAB_SCALAR_DOUBLE
+    cblas_dgemm(CblasColMajor, ta, tb, m, n, k, alpha, a.data, static_cast<blasint>(a.stride), b.data,
+                static_cast<blasint>(b.stride), 1.0, c, static_cast<blasint>(ldc));
+#else
+    cblas_sgemm(CblasColMajor, ta, tb, m, n, k, alpha, a.data, static_cast<blasint>(a.stride), b.data,
+                static_cast<blasint>(b.stride), 1.0f, c, static_cast<blasint>(ldc));
+#endif
+  }
+#endif
 #if GRADLAB_GEMM_DIRECT
   using Traits = Eigen::internal::gebp_traits<Scalar, Scalar>;
   static constexpr Index kMaxKc = 2048;

@@ -13,7 +13,7 @@ namespace gradlab {
 // Bumped whenever an SDK interface, the PluginInfo struct or a factory signature
 // changes in a way that makes an older plugin unsafe to call. The host refuses any
 // plugin whose api_version differs.
-inline constexpr std::uint32_t plugin_api_version = 1;
+inline constexpr std::uint32_t plugin_api_version = 2;  // 2: DataContext::max_bytes
 
 inline constexpr const char* version_string = GRADLAB_VERSION_STRING;
 

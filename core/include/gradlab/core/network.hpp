@@ -38,12 +38,30 @@ struct NamedTensor {
   Index size = 0;
 };
 
+// What a network may plan to take, checked before anything is allocated.
+struct NetworkLimits {
+  std::uint64_t max_bytes = ~std::uint64_t(0);  // the memory budget
+  Index batch = 256;                            // the largest batch it will reserve for
+  Index optimizer_slots = 3;                    // per-parameter optimizer state (Adam 2, Rprop+ 3)
+};
+
 class Network final : public Model {
  public:
   // Configures every layer for `input` and binds it to the flat vectors.
   // Throws InputError naming the layer's spec location if a layer rejects its
-  // input, or if the output does not fit the task (classes / targets).
-  Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs);
+  // input, if the output does not fit the task (classes / targets), or if
+  // the model's estimated memory (parameters, gradients, optimizer state,
+  // buffers and activations for limits.batch) exceeds limits.max_bytes: the
+  // layer that crosses the line is named.
+  Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs, NetworkLimits limits = {});
+
+  // A network owns its flat vectors and its layers are bound to them: a copy
+  // would share the layers and write through them into the original.
+  Network(const Network&) = delete;
+  Network& operator=(const Network&) = delete;
+
+  // Bytes the model is estimated to take for a batch of `batch` examples.
+  std::uint64_t estimated_bytes() const { return estimated_bytes_; }
 
   Index param_count() const { return params_.size(); }
   // Weights from each layer's own initializer or `fallback`; biases 0.
@@ -57,7 +75,8 @@ class Network final : public Model {
     double loss = 0.0;
     double accuracy = 0.0;  // classification only
   };
-  // Mean loss and accuracy over a whole split, in eval mode, in chunks.
+  // Mean loss and accuracy over a whole split, in eval mode: one forward pass,
+  // in chunks of the reserved batch size, allocating nothing after reserve().
   Evaluation evaluate(const Split& split);
   // Gradient probe on one batch, train-mode statistics, nothing updated.
   std::vector<LayerProbe> probe(const BatchView& batch);
@@ -71,6 +90,8 @@ class Network final : public Model {
   // Copies examples `first .. first+count` of a split (or the listed examples)
   // into the network's input workspace in batch layout, and returns its view.
   BatchView gather(const Split& split, const std::int64_t* order, Index count);
+  // The same for examples first .. first+count in order.
+  BatchView gather_range(const Split& split, Index first, Index count);
 
   // Model
   Index layer_count() const override { return static_cast<Index>(layers_.size()); }
@@ -87,6 +108,7 @@ class Network final : public Model {
   double loss_and_gradient(const BatchView& batch) override;
 
  private:
+  BatchView gather_examples(const Split& split, const std::int64_t* order, Index first, Index count);
   void forward(const BatchView& batch, Index upto, const ForwardContext& ctx);
   // Mean loss of the last forward; writes d(loss)/d(output) into the gradient workspace when `gradient`.
   double output_loss(const BatchView& batch, bool gradient, Index* correct);
@@ -103,6 +125,7 @@ class Network final : public Model {
   Index outputs_;
 
   Index max_batch_ = 0;
+  std::uint64_t estimated_bytes_ = 0;
   std::vector<Matrix> activations_;  // activations_[i] = output of layer i
   Matrix grad_a_, grad_b_;           // ping-pong input/output gradients
   Matrix batch_inputs_;              // gathered batch

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "gradlab/core/io.hpp"
 #include "gradlab/core/network.hpp"
 #include "gradlab/core/registry.hpp"
 #include "gradlab/core/spec.hpp"
@@ -22,6 +23,7 @@ namespace gradlab {
 enum class RunStatus { ok, diverged, failed };
 const char* to_string(RunStatus status);
 
+// One evaluated epoch (training.eval_every: epoch 0, every N-th, the last).
 struct EpochRecord {
   std::int64_t epoch = 0;  // 0 = before any update (after pretraining)
   double train_loss = 0.0, train_accuracy = 0.0;
@@ -35,6 +37,16 @@ struct ComponentProvenance {
   nlohmann::json params;
 };
 
+// Where a run's wall time went, in seconds; the parts add up to
+// RunSummary::seconds (each interval of the run is counted in exactly one part).
+struct RunTiming {
+  double train_steps = 0.0;  // the epochs' training steps (and their shuffles)
+  double evaluation = 0.0;   // loss and accuracy on both splits, on evaluated epochs
+  double probes = 0.0;       // per-layer gradient probes
+  double pretraining = 0.0;  // the pretraining strategy, if any
+  double other = 0.0;        // the rest: epoch callbacks, checks between phases
+};
+
 struct RunSummary {
   RunStatus status = RunStatus::ok;
   std::int64_t seed = 0;
@@ -44,6 +56,7 @@ struct RunSummary {
   std::optional<std::int64_t> diverged_epoch;  // epoch in which a NaN/Inf appeared
   std::string message;                         // why it diverged or failed
   double seconds = 0.0;
+  RunTiming timing;
   nlohmann::json spec;  // the effective spec
 };
 
@@ -60,6 +73,10 @@ struct RunOptions {
   std::shared_ptr<const Dataset> dataset;
   // Overrides spec.training.seed (studies derive one per run).
   std::optional<std::int64_t> seed;
+  // The memory the run may plan to use, in bytes (data set and model); a data
+  // file or model estimated beyond it is refused as bad input before anything
+  // that size is allocated. 0: default_memory_budget().
+  std::uint64_t max_memory = 0;
 };
 
 struct RunResult {
@@ -68,15 +85,20 @@ struct RunResult {
 };
 
 // Builds the data set and network (throwing InputError on bad input, before any
-// training), then trains. Numerical blow-up ends the run with status diverged;
-// it does not throw.
+// training), then trains. Numerical blow-up ends the run with status diverged,
+// and an exception from a plugin while it trains (or a failed allocation)
+// with status failed and the exception's message; neither throws, and the
+// epochs recorded before stay in the summary.
 RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options = {});
 
-// Loads a data set as the spec describes it.
-std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry);
+// Loads a data set as the spec describes it, within max_bytes of memory.
+std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry,
+                                            std::uint64_t max_bytes = ~std::uint64_t(0));
 
-// Builds the network for a spec and data set, configured but not initialized.
-std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data);
+// Builds the network for a spec and data set, configured but not initialized;
+// refuses (InputError naming the layer) a model estimated beyond max_bytes.
+std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data,
+                                       std::uint64_t max_bytes = ~std::uint64_t(0));
 
 // One step of the training loop: gathers examples order[0 .. count) of `split`,
 // computes the mean loss and its gradient, clips the gradient (each entry to
@@ -86,9 +108,5 @@ std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& regi
 // `count`, optimizer reset) it allocates no memory: tests/allocation_test.cpp.
 double train_step(Network& network, Optimizer& optimizer, const Split& split, const std::int64_t* order, Index count,
                   std::int64_t iteration, double clip_value = 0.0, double clip_norm = 0.0);
-
-// Writes text to `path` through a temporary file and a rename, so a failed or
-// interrupted write never leaves a partial file behind.
-void write_file_atomically(const std::string& path, const std::string& bytes);
 
 }  // namespace gradlab

@@ -37,6 +37,7 @@ struct TrainingOptions {
   std::int64_t batch_size = 32;
   std::int64_t seed = 1;
   bool shuffle = true;
+  std::int64_t eval_every = 1;  // evaluate (and record) every N epochs; epoch 0 and the last always
 };
 
 struct ProbeOptions {

@@ -1,5 +1,7 @@
 #include "gradlab/core/weights.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <limits>
@@ -7,6 +9,7 @@
 #include <sstream>
 
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 #include "gradlab/core/run.hpp"
 
 namespace gradlab {
@@ -19,7 +22,7 @@ std::string shape_text(const std::vector<Index>& shape) {
 }
 }  // namespace
 
-void save_weights(const std::string& path, Network& network, const std::map<std::string, std::string>& metadata) {
+std::string weights_bytes(Network& network, const std::map<std::string, std::string>& metadata) {
   auto tensors = network.named_tensors();
   nlohmann::ordered_json header;
   nlohmann::ordered_json meta = nlohmann::ordered_json::object();
@@ -48,20 +51,23 @@ void save_weights(const std::string& path, Network& network, const std::map<std:
       out.append(bytes, sizeof bytes);
     }
   }
-  write_file_atomically(path, out);
+  return out;
 }
 
-std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(path, "cannot read the weights file (no such file, or not readable)");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string bytes = buffer.str();
+void save_weights(const std::string& path, Network& network, const std::map<std::string, std::string>& metadata) {
+  write_file_atomically(path, weights_bytes(network, metadata));
+}
+
+std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path, std::uint64_t max_bytes,
+                                                         const std::string& limit_reason) {
+  const std::string bytes = read_regular_file(path, "a weights file (safetensors)", max_bytes, limit_reason);
   if (bytes.size() < 8) throw InputError(path, "not a safetensors file: shorter than its 8-byte header length");
   std::uint64_t n = 0;
   for (int i = 0; i < 8; ++i) n |= std::uint64_t(std::uint8_t(bytes[i])) << (8 * i);
   if (n > bytes.size() - 8)
     throw InputError(path, "not a safetensors file: header length " + std::to_string(n) + " exceeds the file");
+  // The format's own limit (safetensors refuses larger headers too).
+  if (n > 100'000'000) throw InputError(path, "safetensors header of " + std::to_string(n) + " bytes, over 100 MB");
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(bytes.substr(8, n));
@@ -70,29 +76,55 @@ std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path
   }
   if (!header.is_object()) throw InputError(path, "not a safetensors file: header is not a JSON object");
   const std::size_t data_start = 8 + n;
+  const std::size_t data_bytes = bytes.size() - data_start;
   std::map<std::string, SafetensorsEntry> out;
+  std::vector<std::pair<std::pair<std::size_t, std::size_t>, std::string>> ranges;
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") continue;
     const auto& t = it.value();
     try {
       SafetensorsEntry e;
       e.dtype = t.at("dtype").get<std::string>();
-      e.shape = t.at("shape").get<std::vector<Index>>();
-      auto offsets = t.at("data_offsets").get<std::vector<std::size_t>>();
+      // Extents and offsets must be JSON integers: a float such as 1e30
+      // converted to an integer is undefined behaviour, not a large number.
+      const auto& shape = t.at("shape");
+      if (!shape.is_array())
+        throw InputError(path, "tensor " + quote_text(it.key()) + " has a shape that is not a list");
+      for (const auto& d : shape) {
+        if (!d.is_number_integer() || (d.is_number_unsigned() && d.get<std::uint64_t>() > std::uint64_t(INT64_MAX)))
+          throw InputError(path, "tensor " + quote_text(it.key()) +
+                                     " has an extent that is not an integer: " + escape_text(d.dump(), 40));
+        e.shape.push_back(d.get<Index>());
+      }
+      const auto& offset_list = t.at("data_offsets");
+      std::vector<std::size_t> offsets;
+      if (offset_list.is_array())
+        for (const auto& o : offset_list) {
+          if (!o.is_number_unsigned() && !(o.is_number_integer() && o.get<std::int64_t>() >= 0))
+            throw InputError(path, "tensor " + quote_text(it.key()) + " has a data offset that is not a byte count");
+          offsets.push_back(o.get<std::size_t>());
+        }
       // Compared against the room after the header, so that huge offsets cannot wrap around.
-      if (offsets.size() != 2 || offsets[1] < offsets[0] || offsets[1] > bytes.size() - data_start)
-        throw InputError(path, "tensor '" + it.key() + "' has data offsets outside the file (truncated?)");
+      if (offsets.size() != 2 || offsets[1] < offsets[0] || offsets[1] > data_bytes)
+        throw InputError(path, "tensor " + quote_text(it.key()) + " has data offsets outside the file (truncated?)");
       if (e.dtype != "F32")
         throw InputError(path, "tensor '" + it.key() + "' is " + e.dtype + "; gradlab reads F32 only");
+      // The element count may not pass what the file holds: checked factor by
+      // factor so that no product overflows.
+      const Index most = static_cast<Index>(data_bytes / sizeof(float));
       Index count = 1;
       for (auto d : e.shape) {
-        if (d < 0 || (d > 0 && count > std::numeric_limits<Index>::max() / d))
-          throw InputError(path, "tensor '" + it.key() + "' has an impossible shape " + shape_text(e.shape));
+        if (d < 0)
+          throw InputError(path, "tensor " + quote_text(it.key()) + " has a negative extent " + shape_text(e.shape));
+        if (d > 0 && count > most / d)
+          throw InputError(path, "tensor " + quote_text(it.key()) + " has shape " + shape_text(e.shape) +
+                                     ", more elements than the file holds");
         count *= d;
       }
       if (std::size_t(count) * sizeof(float) != offsets[1] - offsets[0])
         throw InputError(path, "tensor '" + it.key() + "' has shape " + shape_text(e.shape) + " but " +
                                    std::to_string(offsets[1] - offsets[0]) + " bytes of data");
+      ranges.push_back({{offsets[0], offsets[1]}, it.key()});
       e.values.resize(std::size_t(count));
       if (count)
         std::memcpy(e.values.data(), bytes.data() + data_start + offsets[0], std::size_t(count) * sizeof(float));
@@ -101,12 +133,23 @@ std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path
       throw InputError(path, "tensor '" + it.key() + "' has a malformed entry: " + ex.what());
     }
   }
+  // Tensors may not share bytes: each byte of data belongs to one tensor.
+  std::sort(ranges.begin(), ranges.end());
+  for (std::size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].first.first < ranges[i - 1].first.second && ranges[i].first.first < ranges[i].first.second)
+      throw InputError(path, "tensors " + quote_text(ranges[i - 1].second) + " and " + quote_text(ranges[i].second) +
+                                 " overlap in the file's data");
   return out;
 }
 
 void load_weights(const std::string& path, Network& network) {
-  auto file = read_safetensors(path);
   auto tensors = network.named_tensors();
+  // The file for this model holds its tensors and a header: anything much
+  // larger is another model's file, and is not read into memory whole.
+  std::uint64_t expected = 0;
+  for (const auto& t : tensors) expected += std::uint64_t(t.size) * sizeof(float);
+  auto file = read_safetensors(path, expected + (100u << 20) + 8,
+                               "this model's tensors take " + format_bytes(expected) + ", plus the header");
   // Check everything before writing anything: a rejected file leaves the model as it was.
   for (const auto& t : tensors) {
     auto it = file.find(t.name);
