@@ -91,6 +91,13 @@ inline bool starts_with_gzip_magic(std::string_view bytes) {
          static_cast<unsigned char>(bytes[1]) == 0x8b;
 }
 
+// The memory budget the harnesses give the readers and build_network, as
+// `gradlab train --max-memory 256MiB` would: whatever an input declares beyond
+// it must be refused with InputError before it is allocated. libFuzzer's
+// malloc limit (-malloc_limit_mb, = -rss_limit_mb, 1024 in run.sh) then also
+// catches an estimate that misses what is really allocated by 4x or more.
+inline constexpr std::uint64_t memory_budget = std::uint64_t(256) << 20;
+
 // The file formats that may come gzip-compressed (IDX, CSV) are fuzzed behind a
 // mode byte: the first input byte says how the rest, the payload, is written.
 //   bit 0      left to the harness (IDX: labels instead of images; CSV: header)

@@ -20,7 +20,7 @@ namespace {
 
 std::optional<std::vector<std::vector<double>>> read(bool header, const std::filesystem::path& path) {
   try {
-    auto rows = read_numeric_csv(path, header);
+    auto rows = read_numeric_csv(path, header, memory_budget);
     if (rows.empty() || rows.front().empty()) throw Finding("a CSV read as no rows or an empty row");
     for (const auto& row : rows) {
       if (row.size() != rows.front().size()) throw Finding("CSV rows of different widths");

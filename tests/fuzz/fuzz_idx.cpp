@@ -26,7 +26,7 @@ std::uint32_t be32(std::string_view b, std::size_t at) {
 std::optional<std::string> read(bool labels, const std::filesystem::path& path) {
   try {
     if (labels) {
-      auto v = read_idx_labels(path);
+      auto v = read_idx_labels(path, memory_budget);
       std::string out;
       for (auto l : v) {
         if (l < 0 || l > 255) throw Finding("an IDX label outside 0..255");
@@ -34,7 +34,7 @@ std::optional<std::string> read(bool labels, const std::filesystem::path& path) 
       }
       return out;
     }
-    auto images = read_idx_images(path);
+    auto images = read_idx_images(path, memory_budget);
     if (images.count < 0 || images.rows <= 0 || images.cols <= 0) throw Finding("an impossible IDX image header");
     const unsigned __int128 pixels = static_cast<unsigned __int128>(images.count) *
                                      static_cast<unsigned __int128>(images.rows) *

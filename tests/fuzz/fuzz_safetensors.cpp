@@ -33,7 +33,7 @@ void safetensors(const std::uint8_t* data, std::size_t size) {
   Network& network = tiny_network();
   const auto& path = file.write(std::string_view(reinterpret_cast<const char*>(data), size));
   try {
-    for (const auto& [name, entry] : read_safetensors(path.string())) {
+    for (const auto& [name, entry] : read_safetensors(path.string(), memory_budget)) {
       if (entry.dtype != "F32") throw Finding("safetensors: read a tensor that is not F32");
       unsigned __int128 count = 1;
       for (auto d : entry.shape) {

@@ -8,8 +8,9 @@
 //   model: {layers: [{type: dense, units: 3}]}
 //   --set optimizer.lr=0.5
 // A spec that parses is also built into a network for a data set of 4
-// features and 3 classes (not trained, not initialized: layer sizes and
-// parameter counts are what a spec controls there), and its effective spec and
+// features and 3 classes within a memory budget (fuzz_common.hpp; not
+// trained, not initialized: layer sizes and parameter counts are what a spec
+// controls there), and its effective spec and
 // component parameters are serialized as the run summary does (JSON).
 #include <vector>
 
@@ -60,7 +61,7 @@ void spec(const std::uint8_t* data, std::size_t size) {
     (void)params_to_json(s.optimizer.params).dump();
     if (s.pretrain) (void)params_to_json(s.pretrain->params).dump();
     dump_layers(s.layers);
-    auto network = build_network(s, registry, tiny_dataset());
+    auto network = build_network(s, registry, tiny_dataset(), memory_budget);
     if (!network || network->layer_count() == 0) throw Finding("a spec built into no network");
   } catch (const InputError&) {
   }
