@@ -237,8 +237,10 @@ TEST(AllocationCounter, SeesEveryKindOfAllocation) {
   ASSERT_EQ(c_posix_memalign(&d, 64, 128), 0);
   void* e = c_aligned_alloc(64, 128);
   void* f = c_memalign(64, 128);
-  auto* g = new double[4];
-  auto* h = new (std::align_val_t(128)) float[8];
+  // Kept in volatile pointers: clang elides a new-expression whose result
+  // does not escape ([expr.new]/10), and then nothing would be counted.
+  double* volatile g = new double[4];
+  float* volatile h = new (std::align_val_t(128)) float[8];
   delete[] g;
   ::operator delete[](h, std::align_val_t(128));
   for (void* p : {a, b, d, e, f}) c_free(p);

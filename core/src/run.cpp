@@ -35,7 +35,7 @@ namespace {
 Params complete_params(const std::string& what, const Schema& schema, const Params& given) {
   std::map<std::string, ParamValue> values = given.values();
   for (const auto& [k, v] : values)
-    if (std::none_of(schema.begin(), schema.end(), [&](const ParamSpec& p) { return p.name == k; }))
+    if (std::none_of(schema.begin(), schema.end(), [&key = k](const ParamSpec& p) { return p.name == key; }))
       throw std::invalid_argument("unknown parameter '" + k + "' for " + what);
   for (const auto& p : schema)
     if (!values.count(p.name)) {

@@ -588,7 +588,7 @@ std::string param_value_to_string(const ParamValue& value) {
 
 nlohmann::json params_to_json(const Params& params) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : params.values()) std::visit([&](const auto& x) { j[k] = x; }, v);
+  for (const auto& [k, v] : params.values()) std::visit([&j, &key = k](const auto& x) { j[key] = x; }, v);
   return j;
 }
 
