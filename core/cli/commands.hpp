@@ -8,5 +8,7 @@ namespace gradlab::cli {
 
 // gradlab study plan|run|status ...
 int study_command(const std::vector<std::string>& args);
+// gradlab export DIR --format csv|json ...
+int export_command(const std::vector<std::string>& args);
 
 }  // namespace gradlab::cli

@@ -1,8 +1,10 @@
 // gradlab study plan|run|status: comparative studies (docs/studies.md).
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/study/results.hpp"
 #include "gradlab/core/study/scheduler.hpp"
+#include "gradlab/core/study/statistics.hpp"
 #include "gradlab/core/study/study.hpp"
 
 namespace po = boost::program_options;
@@ -32,6 +35,7 @@ const char* study_help =
     "usage: gradlab study plan STUDY.yaml            print the expanded runs without running them\n"
     "       gradlab study run STUDY.yaml --out DIR  run them (resumes when DIR holds this study)\n"
     "       gradlab study status DIR                counts of done, running, failed and diverged runs\n"
+    "       gradlab study stats DIR [--json]        mean, sd, 95% CI per variant and grid cell; tests vs the baseline\n"
     "\n"
     "See docs/studies.md for the study spec.\n";
 
@@ -249,19 +253,86 @@ int status_command(const std::vector<std::string>& args) {
   return exit_ok;
 }
 
+std::string num(double v, const char* format = "%.4g") {
+  if (!std::isfinite(v)) return "-";
+  char text[40];
+  std::snprintf(text, sizeof text, format, v);
+  return text;
+}
+
+int stats_command(const std::vector<std::string>& args) {
+  po::options_description options("gradlab study stats DIR [options]");
+  options.add_options()("json", "print every statistic as JSON (final metrics, per-layer grad norms, tests)");
+  auto p = parse(args, options);
+  if (p.vm.count("help")) {
+    std::cout << options
+              << "\nPer variant and grid cell, over the ok runs (diverged and failed runs are counted, not "
+                 "averaged):\nfinal test_accuracy mean, sd and 95% CI (Student t); its difference from the baseline "
+                 "variant\nat the same cell with Welch's t-test (two-sided p) and Holm's adjustment over all the "
+                 "comparisons;\nthe mean ratio of the first to the last layer's gradient norm at the first probed "
+                 "epoch.\nSee docs/studies.md (Statistics).\n";
+    return exit_ok;
+  }
+  if (p.words.size() != 1) throw InputError("gradlab study stats", "expected exactly one study folder DIR");
+  const auto stats = study::compute_stats(study::load_records(p.words[0]));
+  if (p.vm.count("json")) {
+    std::cout << study::to_json(stats).dump(2) << "\n";
+    return exit_ok;
+  }
+  std::cout << "study " << terminal_line(stats.name) << ", baseline " << terminal_line(stats.baseline)
+            << "; final test_accuracy over the ok runs; p: Welch's t-test vs the baseline, p_holm: Holm-adjusted\n";
+  std::vector<std::vector<std::string>> rows{{"variant", "cell", "ok/div/fail", "test_acc mean", "sd", "95% CI",
+                                              "delta", "p", "p_holm", "grad first/last (ep0)"}};
+  for (const auto& c : stats.cells) {
+    const auto& a = c.metrics.at("test_accuracy");
+    std::vector<std::string> row{
+        terminal_line(c.variant),
+        terminal_line(c.cell.empty() ? "-" : c.cell),
+        std::to_string(c.n_ok) + "/" + std::to_string(c.n_diverged) + "/" + std::to_string(c.n_failed),
+        num(a.mean),
+        num(a.sd),
+        std::isfinite(a.ci_low) ? "[" + num(a.ci_low) + ", " + num(a.ci_high) + "]" : "-"};
+    if (c.compared) {
+      row.push_back(num(c.delta, "%+.4g"));
+      row.push_back(c.test.valid ? num(c.test.p) : "n/a");
+      row.push_back(c.test.valid ? num(c.p_holm) : "n/a");
+    } else {
+      row.insert(row.end(), {"(baseline)", "", ""});
+    }
+    row.push_back(num(c.grad_ratio_first.mean));
+    rows.push_back(row);
+  }
+  std::vector<std::size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) line += r[i] + std::string(width[i] - r[i].size() + 2, ' ');
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    std::cout << line << "\n";
+  }
+  bool untested = false;
+  for (const auto& c : stats.cells) untested = untested || (c.compared && !c.test.valid);
+  if (untested)
+    std::cout << "n/a: no test (fewer than 2 ok runs in a group, or zero variance in both); sd and CI need 2 ok "
+                 "runs\n";
+  return exit_ok;
+}
+
 }  // namespace
 
 int study_command(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     (args.empty() ? std::cerr : std::cout) << study_help;
-    if (args.empty()) throw InputError("gradlab study", "expected plan, run or status (see above)");
+    if (args.empty()) throw InputError("gradlab study", "expected plan, run, status or stats (see above)");
     return exit_ok;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "plan") return plan_command(rest);
   if (args[0] == "run") return run_command(rest);
   if (args[0] == "status") return status_command(rest);
-  throw InputError("gradlab study", "unknown action " + quote_text(args[0]) + "; expected plan, run or status");
+  if (args[0] == "stats") return stats_command(rest);
+  throw InputError("gradlab study", "unknown action " + quote_text(args[0]) + "; expected plan, run, status or stats");
 }
 
 }  // namespace gradlab::cli

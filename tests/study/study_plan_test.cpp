@@ -102,6 +102,21 @@ TEST(StudyPlan, NoVariantsNoGrid) {
   EXPECT_EQ(plan.runs[0].spec.layers[1].layer.name, "tanh");
 }
 
+TEST(StudyPlan, Baseline) {
+  const std::string variants = "variants: {a: {}, b: {optimizer.lr: 0.05}}\nvariables: {depth: 2, act: tanh}\n";
+  EXPECT_EQ(plan_study(study_text(variants), "s.yaml", test::bundled_registry()).baseline, "a");
+  EXPECT_EQ(plan_study(study_text(variants + "baseline: b\n"), "s.yaml", test::bundled_registry()).baseline, "b");
+  try {
+    plan_study(study_text(variants + "baseline: c\n"), "s.yaml", test::bundled_registry());
+    FAIL() << "an unknown baseline was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("baseline 'c' is not a variant (variants: a, b)"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(plan_study(study_text("variables: {depth: 2, act: tanh}\n"), "s.yaml", test::bundled_registry()).baseline,
+            "base");
+}
+
 TEST(StudyPlan, BaseFromAFileRelativeToTheStudy) {
   test::TempDir dir;
   test::write_text(dir / "base.yaml",

@@ -4,12 +4,15 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/io.hpp"
 #include "gradlab/core/study/results.hpp"
+#include "gradlab/core/study/statistics.hpp"
 #include "gradlab/version.hpp"
 
 namespace gradlab::study {
@@ -80,6 +83,11 @@ class Statement {
     return p ? reinterpret_cast<const char*>(p) : "";
   }
   std::int64_t integer(int col) { return sqlite3_column_int64(stmt_, col); }
+  // NULL (a NaN or Inf that was stored) reads as NaN.
+  double real(int col) {
+    return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? std::numeric_limits<double>::quiet_NaN()
+                                                          : sqlite3_column_double(stmt_, col);
+  }
 
  private:
   sqlite3* db_;
@@ -337,6 +345,86 @@ StatusCounts ResultStore::status(const std::filesystem::path& dir) {
   sqlite3_close(db);
   counts.locked = lock_held(dir);
   return counts;
+}
+
+StudyRecords load_records(const std::filesystem::path& dir) {
+  const auto db_file = dir / "results.sqlite";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(db_file, ec))
+    throw InputError(dir.string(), "holds no study results (no results.sqlite)");
+  sqlite3* db = open_db(db_file, SQLITE_OPEN_READONLY);
+  StudyRecords records;
+  try {
+    auto meta = read_meta(db);
+    if (meta.empty()) throw OutputError("no study in it");
+    records.name = meta["name"];
+    std::map<std::int64_t, std::size_t> by_id;
+    {
+      Statement q(db, "SELECT id, key, variant, grid, seed_index, seed, status FROM runs ORDER BY id");
+      while (q.step()) {
+        StoredRun run;
+        run.key = q.text(1);
+        run.variant = q.text(2);
+        run.grid = nlohmann::json::parse(q.text(3), nullptr, false);
+        if (run.grid.is_discarded()) run.grid = nlohmann::json::object();
+        run.seed_index = q.integer(4);
+        run.seed = q.integer(5);
+        run.status = q.text(6);
+        if (std::find(records.variants.begin(), records.variants.end(), run.variant) == records.variants.end())
+          records.variants.push_back(run.variant);
+        by_id[q.integer(0)] = records.runs.size();
+        records.runs.push_back(std::move(run));
+      }
+    }
+    {
+      Statement q(db,
+                  "SELECT run_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds FROM epochs "
+                  "ORDER BY run_id, epoch");
+      while (q.step()) {
+        auto it = by_id.find(q.integer(0));
+        if (it == by_id.end()) continue;
+        EpochRecord e;
+        e.epoch = q.integer(1);
+        e.train_loss = q.real(2);
+        e.train_accuracy = q.real(3);
+        e.test_loss = q.real(4);
+        e.test_accuracy = q.real(5);
+        e.seconds = q.real(6);
+        records.runs[it->second].epochs.push_back(std::move(e));
+      }
+    }
+    {
+      Statement q(db,
+                  "SELECT run_id, epoch, layer, type, param_count, grad_norm, weight_norm, saturation FROM probes "
+                  "ORDER BY run_id, epoch, layer");
+      while (q.step()) {
+        auto it = by_id.find(q.integer(0));
+        if (it == by_id.end()) continue;
+        auto& epochs = records.runs[it->second].epochs;
+        const std::int64_t epoch = q.integer(1);
+        auto e = std::find_if(epochs.begin(), epochs.end(), [&](const EpochRecord& r) { return r.epoch == epoch; });
+        if (e == epochs.end()) continue;
+        LayerProbe l;
+        l.index = q.integer(2);
+        l.type = q.text(3);
+        l.param_count = q.integer(4);
+        l.grad_norm = q.real(5);
+        l.weight_norm = q.real(6);
+        l.saturation = q.real(7);
+        e->layers.push_back(std::move(l));
+      }
+    }
+    auto spec = nlohmann::json::parse(meta["spec"], nullptr, false);
+    if (spec.is_object() && spec.contains("baseline") && spec["baseline"].is_string())
+      records.baseline = spec["baseline"].get<std::string>();
+    else if (!records.variants.empty())
+      records.baseline = records.variants.front();
+  } catch (const OutputError& e) {
+    sqlite3_close(db);
+    throw InputError(db_file.string(), std::string("not a study results database: ") + e.what());
+  }
+  sqlite3_close(db);
+  return records;
 }
 
 }  // namespace gradlab::study

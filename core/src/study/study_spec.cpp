@@ -205,14 +205,16 @@ StudyPlan plan_study(const std::string& text, const std::string& source, const R
                      "malformed YAML: " + e.msg);
   }
   if (!root.IsMap()) throw InputError(ctx.where(root), "a study spec must be a map, got " + kind_of(root));
-  static const std::vector<std::string> known{"study", "base", "variants", "grid", "variables", "seeds", "seed"};
+  static const std::vector<std::string> known{"study",     "base",  "variants", "grid",
+                                              "variables", "seeds", "seed",     "baseline"};
   for (const auto& kv : root) {
     const std::string key = kv.first.Scalar();
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       auto close = nearest_names(key, known);
-      throw InputError(ctx.where(kv.first), "unknown key " + quote_text(key) + " in the study spec" +
-                                                (close.empty() ? "" : "; did you mean '" + close.front() + "'?") +
-                                                " (known: study, base, variants, grid, variables, seeds, seed)");
+      throw InputError(ctx.where(kv.first),
+                       "unknown key " + quote_text(key) + " in the study spec" +
+                           (close.empty() ? "" : "; did you mean '" + close.front() + "'?") +
+                           " (known: study, base, variants, grid, variables, seeds, seed, baseline)");
     }
   }
   StudyPlan plan;
@@ -320,6 +322,20 @@ StudyPlan plan_study(const std::string& text, const std::string& source, const R
     }
   } else {
     variants.emplace_back("base", std::vector<Override>{});
+  }
+  // The baseline the statistics compare every variant with: named, or the first variant.
+  if (variants.empty()) throw InputError(ctx.where(root["variants"]), "'variants' names no variant");
+  plan.baseline = variants.front().first;
+  if (root["baseline"]) {
+    const auto& b = root["baseline"];
+    if (!b.IsScalar()) throw InputError(ctx.where(b), "'baseline' must name a variant");
+    if (std::none_of(variants.begin(), variants.end(), [&](const auto& v) { return v.first == b.Scalar(); })) {
+      std::string names;
+      for (const auto& v : variants) names += (names.empty() ? "" : ", ") + v.first;
+      throw InputError(ctx.where(b),
+                       "baseline " + quote_text(b.Scalar()) + " is not a variant (variants: " + names + ")");
+    }
+    plan.baseline = b.Scalar();
   }
 
   std::size_t total = variants.size() * static_cast<std::size_t>(plan.seeds);

@@ -37,6 +37,7 @@ struct StudyPlan {
   nlohmann::json document;  // the study spec as JSON (stored in the results)
   std::int64_t seed = 0;
   std::int64_t seeds = 1;
+  std::string baseline;          // the variant the statistics compare with (baseline:, else the first)
   std::vector<PlannedRun> runs;  // variants in file order x grid (row-major) x seeds
   // FNV-1a 64 (hex) over the run keys, seeds and effective specs: two plans
   // with the same hash run the same runs.
