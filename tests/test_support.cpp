@@ -2,6 +2,7 @@
 
 #include <sys/wait.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <fstream>
 #include <random>
@@ -89,6 +90,31 @@ CommandResult run_cli(const std::vector<std::string>& args, const std::string& e
   line += quote(cli_path().string());
   for (const auto& a : args) line += " " + quote(a);
   return run_shell(line + " </dev/null");
+}
+
+std::string be32(std::uint32_t v) {
+  return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
+}
+
+std::string gzip_bytes(const std::string& data, int level) {
+  std::string out(compressBound(static_cast<uLong>(data.size())) + 64, '\0');
+  z_stream s{};
+  deflateInit2(&s, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY);  // +16: the gzip wrapper
+  s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  s.avail_in = static_cast<uInt>(data.size());
+  s.next_out = reinterpret_cast<Bytef*>(out.data());
+  s.avail_out = static_cast<uInt>(out.size());
+  deflate(&s, Z_FINISH);
+  out.resize(s.total_out);
+  deflateEnd(&s);
+  return out;
+}
+
+std::string safetensors_bytes(const std::string& header_json, const std::string& data) {
+  std::string out;
+  const std::uint64_t n = header_json.size();
+  for (int i = 0; i < 8; ++i) out.push_back(char((n >> (8 * i)) & 0xff));
+  return out + header_json + data;
 }
 
 RunSpec spec_from_yaml(const std::string& yaml, const std::vector<std::string>& overrides) {

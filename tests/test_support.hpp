@@ -1,6 +1,7 @@
 // Shared helpers for gradlab's tests.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -47,6 +48,12 @@ struct CommandResult {
 CommandResult run_cli(const std::vector<std::string>& args, const std::string& env = "");
 // Runs a shell command line; captures both streams.
 CommandResult run_shell(const std::string& command);
+
+// Bytes for hand-made data files: a big-endian 32-bit integer (IDX headers),
+// `data` gzip-compressed, and a safetensors file of a header and its data.
+std::string be32(std::uint32_t value);
+std::string gzip_bytes(const std::string& data, int level = 6);
+std::string safetensors_bytes(const std::string& header_json, const std::string& data);
 
 // Parses a spec from YAML text against the bundled registry.
 RunSpec spec_from_yaml(const std::string& yaml, const std::vector<std::string>& overrides = {});

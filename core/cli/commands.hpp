@@ -1,10 +1,22 @@
 // Commands of the gradlab CLI that live in their own files.
 #pragma once
 
+#include <boost/program_options.hpp>
 #include <string>
 #include <vector>
 
 namespace gradlab::cli {
+
+namespace po = boost::program_options;
+
+// A command's options and its positional words, in order.
+struct CommandLine {
+  po::variables_map vm;
+  std::vector<std::string> words;
+};
+// Parses `args` against `options`, collecting every positional argument into
+// `words`. Throws po::error on an unknown or malformed option.
+CommandLine parse_command_line(const std::vector<std::string>& args, const po::options_description& options);
 
 // gradlab study plan|run|status ...
 int study_command(const std::vector<std::string>& args);

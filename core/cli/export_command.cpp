@@ -112,23 +112,15 @@ int export_command(const std::vector<std::string>& args) {
       "table,t", po::value<std::string>()->default_value("metrics"),
       "metrics (run x epoch x metric) or layers (run x epoch x layer x probe)")(
       "output,o", po::value<std::string>(), "write to this file (default: standard output)");
-  po::options_description hidden;
-  hidden.add_options()("words", po::value<std::vector<std::string>>(), "");
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("words", -1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-  po::notify(vm);
+  auto line = parse_command_line(args, options);
+  const po::variables_map& vm = line.vm;
   if (vm.count("help")) {
     std::cout << options
               << "\nA study's results in tidy long form, one row per value: pandas reads it as it is.\n"
                  "See docs/studies.md (Export) for the columns.\n";
     return 0;
   }
-  std::vector<std::string> words;
-  if (vm.count("words")) words = vm["words"].as<std::vector<std::string>>();
+  const auto& words = line.words;
   if (words.size() != 1) throw InputError("gradlab export", "expected exactly one study folder DIR");
   if (!vm.count("format")) throw InputError("gradlab export", "needs --format csv or --format json");
   const std::string format = vm["format"].as<std::string>(), table = vm["table"].as<std::string>();

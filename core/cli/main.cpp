@@ -73,22 +73,15 @@ int plugins_command(const std::vector<std::string>& args) {
   options.add_options()("help,h", "show this help")("json", "machine-readable output")(
       "kind", po::value<std::string>(), "with show: the kind, when NAME is taken by several kinds");
   options.add(plugin_dir_option());
-  po::options_description hidden;
-  hidden.add_options()("words", po::value<std::vector<std::string>>(), "");
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("words", -1);
-  po::variables_map vm;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
-  po::notify(vm);
+  auto line = cli::parse_command_line(args, options);
+  const po::variables_map& vm = line.vm;
   if (vm.count("help")) {
     std::cout << options
               << "\nLists every component the loaded plugins provide, with its plugin, version and "
                  "one-line description;\n'show' prints a component's parameter schema.\n";
     return exit_ok;
   }
-  auto words = vm.count("words") ? vm["words"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  const auto& words = line.words;
   auto dirs = vm.count("plugin-dir") ? vm["plugin-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
   const bool json = vm.count("json") != 0;
   std::string action = words.empty() ? "list" : words[0];

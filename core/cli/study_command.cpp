@@ -48,16 +48,10 @@ struct Parsed {
 Parsed parse(const std::vector<std::string>& args, po::options_description& options) {
   options.add_options()("help,h", "show this help")("plugin-dir", po::value<std::vector<std::string>>()->composing(),
                                                     "also load plugins from this folder (repeatable; searched first)");
-  po::options_description hidden;
-  hidden.add_options()("words", po::value<std::vector<std::string>>(), "");
-  po::options_description all;
-  all.add(options).add(hidden);
-  po::positional_options_description positional;
-  positional.add("words", -1);
+  auto line = parse_command_line(args, options);
   Parsed p;
-  po::store(po::command_line_parser(args).options(all).positional(positional).run(), p.vm);
-  po::notify(p.vm);
-  if (p.vm.count("words")) p.words = p.vm["words"].as<std::vector<std::string>>();
+  p.vm = std::move(line.vm);
+  p.words = std::move(line.words);
   if (p.vm.count("plugin-dir")) p.plugin_dirs = p.vm["plugin-dir"].as<std::vector<std::string>>();
   return p;
 }

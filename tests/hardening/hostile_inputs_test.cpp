@@ -7,7 +7,6 @@
 // "gradlab: error: ..." naming the file, and no output file.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include <chrono>
 #include <functional>
@@ -19,6 +18,10 @@ using gradlab::test::TempDir;
 using gradlab::test::write_text;
 
 namespace {
+
+using gradlab::test::be32;
+using gradlab::test::gzip_bytes;
+using gradlab::test::safetensors_bytes;
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 constexpr bool sanitized = true;  // shadow memory needs terabytes of address space
@@ -32,31 +35,6 @@ constexpr bool sanitized = false;
 constexpr bool sanitized = false;
 #endif
 
-std::string gzip_file(const std::string& data, int level = 9) {
-  std::string out(compressBound(data.size()) + 64, '\0');
-  z_stream s{};
-  deflateInit2(&s, level, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY);
-  s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  s.avail_in = static_cast<uInt>(data.size());
-  s.next_out = reinterpret_cast<Bytef*>(out.data());
-  s.avail_out = static_cast<uInt>(out.size());
-  deflate(&s, Z_FINISH);
-  out.resize(s.total_out);
-  deflateEnd(&s);
-  return out;
-}
-
-std::string be32(std::uint32_t v) {
-  return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
-}
-
-std::string safetensors_file(const std::string& header_json, const std::string& data) {
-  std::string out;
-  std::uint64_t n = header_json.size();
-  for (int i = 0; i < 8; ++i) out.push_back(char((n >> (8 * i)) & 0xff));
-  return out + header_json + data;
-}
-
 const char* small_model = "model: {layers: [{type: dense, units: 16}, {type: sigmoid}, {type: dense, units: 10}]}\n";
 
 std::string mnist_spec(const std::string& folder) {
@@ -66,10 +44,10 @@ std::string mnist_spec(const std::string& folder) {
 void write_mnist(const fs::path& dir, const std::string& images, const std::string& labels, bool gz) {
   fs::create_directories(dir);
   const std::string suffix = gz ? ".gz" : "";
-  write_text(dir / ("train-images-idx3-ubyte" + suffix), gz ? gzip_file(images) : images);
-  write_text(dir / ("train-labels-idx1-ubyte" + suffix), gz ? gzip_file(labels) : labels);
-  write_text(dir / ("t10k-images-idx3-ubyte" + suffix), gz ? gzip_file(images) : images);
-  write_text(dir / ("t10k-labels-idx1-ubyte" + suffix), gz ? gzip_file(labels) : labels);
+  write_text(dir / ("train-images-idx3-ubyte" + suffix), gz ? gzip_bytes(images) : images);
+  write_text(dir / ("train-labels-idx1-ubyte" + suffix), gz ? gzip_bytes(labels) : labels);
+  write_text(dir / ("t10k-images-idx3-ubyte" + suffix), gz ? gzip_bytes(images) : images);
+  write_text(dir / ("t10k-labels-idx1-ubyte" + suffix), gz ? gzip_bytes(labels) : labels);
 }
 
 struct Hostile {
@@ -158,7 +136,7 @@ model:
       {"csv_gzip_bomb",
        [spec](const TempDir& d) {
          // 512 MiB of digits in under a megabyte.
-         write_text(d / "bomb.csv.gz", gzip_file(std::string(512u << 20, '7')));
+         write_text(d / "bomb.csv.gz", gzip_bytes(std::string(512u << 20, '7')));
          return std::vector<std::string>{spec(d, std::string("data: {name: csv, path: bomb.csv.gz}\n") + small_model)};
        },
        "bomb.csv.gz: the data (uncompressed) is larger than"},
@@ -166,7 +144,7 @@ model:
        [spec](const TempDir& d) {
          std::string rows;
          for (int r = 0; r < 2000; ++r) rows += std::to_string(r % 10) + ",1,2," + std::to_string(r % 3) + "\n";
-         const auto gz = gzip_file(rows);
+         const auto gz = gzip_bytes(rows);
          write_text(d / "cut.csv.gz", gz.substr(0, gz.size() / 2));
          return std::vector<std::string>{spec(d, std::string("data: {name: csv, path: cut.csv.gz}\n") + small_model)};
        },
@@ -193,7 +171,7 @@ model:
       {"weights_declaring_2_to_the_62_elements",
        [spec](const TempDir& d) {
          write_text(d / "w.safetensors",
-                    safetensors_file(
+                    safetensors_bytes(
                         R"({"0.weight":{"dtype":"F32","shape":[4611686018427387905],"data_offsets":[0,4]}})", "abcd"));
          return std::vector<std::string>{spec(d, std::string("data: {name: digits}\n") + small_model), "--load-weights",
                                          (d / "w.safetensors").string()};
@@ -202,7 +180,7 @@ model:
       {"weights_shape_1e30",
        [spec](const TempDir& d) {
          write_text(d / "w.safetensors",
-                    safetensors_file(R"({"0.weight":{"dtype":"F32","shape":[1e30],"data_offsets":[0,4]}})", "abcd"));
+                    safetensors_bytes(R"({"0.weight":{"dtype":"F32","shape":[1e30],"data_offsets":[0,4]}})", "abcd"));
          return std::vector<std::string>{spec(d, std::string("data: {name: digits}\n") + small_model), "--load-weights",
                                          (d / "w.safetensors").string()};
        },

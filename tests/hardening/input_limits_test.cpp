@@ -5,7 +5,6 @@
 // never echo unbounded or raw control text.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include <nlohmann/json.hpp>
 
@@ -24,24 +23,9 @@ using gradlab::test::write_text;
 
 namespace {
 
-std::string gzip(const std::string& data) {
-  uLongf size = compressBound(data.size()) + 64;
-  std::string out(size, '\0');
-  z_stream s{};
-  deflateInit2(&s, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);  // +16: gzip wrapper
-  s.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  s.avail_in = static_cast<uInt>(data.size());
-  s.next_out = reinterpret_cast<Bytef*>(out.data());
-  s.avail_out = static_cast<uInt>(out.size());
-  deflate(&s, Z_FINISH);
-  out.resize(s.total_out);
-  deflateEnd(&s);
-  return out;
-}
-
-std::string be32(std::uint32_t v) {
-  return {char(v >> 24), char((v >> 16) & 0xff), char((v >> 8) & 0xff), char(v & 0xff)};
-}
+using gradlab::test::be32;
+using gradlab::test::gzip_bytes;
+using gradlab::test::safetensors_bytes;
 
 // The message of the InputError `f` throws; fails the test when it throws none.
 template <class F>
@@ -55,20 +39,13 @@ std::string input_error(F&& f) {
   return "";
 }
 
-std::string safetensors_file(const std::string& header_json, const std::string& data) {
-  std::string out;
-  std::uint64_t n = header_json.size();
-  for (int i = 0; i < 8; ++i) out.push_back(char((n >> (8 * i)) & 0xff));
-  return out + header_json + data;
-}
-
 }  // namespace
 
 TEST(HardeningInput, TruncatedGzipIsRefusedWhereverItIsCut) {
   TempDir dir;
   std::string csv;
   for (int r = 0; r < 400; ++r) csv += std::to_string(r % 7) + "," + std::to_string(r % 3) + "\n";
-  const std::string whole = gzip(csv);
+  const std::string whole = gzip_bytes(csv);
   write_text(dir / "whole.csv.gz", whole);
   EXPECT_EQ(gradlab::read_numeric_csv(dir / "whole.csv.gz", false).size(), 400u);
   // Every cut after the 10-byte gzip header: before the fix a cut at a flush
@@ -105,7 +82,7 @@ TEST(HardeningInput, ReadsAreBoundedByTheBudget) {
             std::string::npos);
   // A gzip bomb: 64 MiB of zeros in a few hundred KiB, refused at the limit
   // instead of inflated whole.
-  write_text(dir / "bomb.csv.gz", gzip(std::string(64u << 20, '0')));
+  write_text(dir / "bomb.csv.gz", gzip_bytes(std::string(64u << 20, '0')));
   EXPECT_LT(fs::file_size(dir / "bomb.csv.gz"), 1u << 20);
   EXPECT_NE(input_error([&] { gradlab::read_maybe_gzipped(dir / "bomb.csv.gz", 4u << 20); }).find("uncompressed"),
             std::string::npos);
@@ -117,21 +94,21 @@ TEST(HardeningInput, IdxDeclaredSizesAreCheckedBeforeAllocating) {
   write_text(dir / "a", be32(0x803) + be32(1) + be32(0xffffffffu) + be32(0xffffffffu) + "xx");
   EXPECT_NE(input_error([&] { gradlab::read_idx_images(dir / "a"); }).find("truncated"), std::string::npos);
   // The same header gzipped: the size cannot be known from the file, the budget refuses it.
-  write_text(dir / "a.gz", gzip(be32(0x803) + be32(60000) + be32(0xffffu) + be32(0xffffu)));
+  write_text(dir / "a.gz", gzip_bytes(be32(0x803) + be32(60000) + be32(0xffffu) + be32(0xffffu)));
   EXPECT_NE(input_error([&] { gradlab::read_idx_images(dir / "a.gz", 1u << 30); }).find("memory budget"),
             std::string::npos);
-  write_text(dir / "l.gz", gzip(be32(0x801) + be32(0xffffffffu)));
+  write_text(dir / "l.gz", gzip_bytes(be32(0x801) + be32(0xffffffffu)));
   EXPECT_NE(input_error([&] { gradlab::read_idx_labels(dir / "l.gz", 1u << 30); }).find("memory budget"),
             std::string::npos);
   // A gzipped header that promises more than the stream holds.
-  write_text(dir / "short.gz", gzip(be32(0x803) + be32(10) + be32(28) + be32(28) + std::string(100, '\1')));
+  write_text(dir / "short.gz", gzip_bytes(be32(0x803) + be32(10) + be32(28) + be32(28) + std::string(100, '\1')));
   EXPECT_NE(input_error([&] { gradlab::read_idx_images(dir / "short.gz"); }).find("truncated"), std::string::npos);
 }
 
 TEST(HardeningInput, SafetensorsShapesThatOverflowOrAreNotIntegers) {
   TempDir dir;
   auto refuse = [&](const std::string& header, const std::string& expected) {
-    write_text(dir / "w.safetensors", safetensors_file(header, std::string(16, '\0')));
+    write_text(dir / "w.safetensors", safetensors_bytes(header, std::string(16, '\0')));
     const auto message = input_error([&] { gradlab::read_safetensors((dir / "w.safetensors").string()); });
     EXPECT_NE(message.find(expected), std::string::npos) << header << " -> " << message;
   };
@@ -149,7 +126,7 @@ TEST(HardeningInput, SafetensorsShapesThatOverflowOrAreNotIntegers) {
   // And a good file still reads.
   write_text(
       dir / "ok.safetensors",
-      safetensors_file(
+      safetensors_bytes(
           R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[8,16]}})",
           std::string(16, '\0')));
   EXPECT_EQ(gradlab::read_safetensors((dir / "ok.safetensors").string()).size(), 2u);
@@ -308,7 +285,7 @@ TEST(HardeningInput, IdxGzipIsReadToItsEndMarker) {
   // declares, so a stream cut in its trailer (or followed by junk) passed.
   TempDir dir;
   const std::string labels = be32(0x801) + be32(5) + std::string("\1\2\3\4\5");
-  const std::string gz = gzip(labels);
+  const std::string gz = gzip_bytes(labels);
   write_text(dir / "whole.gz", gz);
   EXPECT_EQ(gradlab::read_idx_labels(dir / "whole.gz").size(), 5u);
   for (std::size_t cut = 10; cut < gz.size(); ++cut) {
@@ -319,7 +296,7 @@ TEST(HardeningInput, IdxGzipIsReadToItsEndMarker) {
   EXPECT_NE(input_error([&] { gradlab::read_idx_labels(dir / "junk"); }).find("unexpected data after"),
             std::string::npos);
   const std::string images = be32(0x803) + be32(2) + be32(2) + be32(2) + std::string(8, '\7');
-  const std::string images_gz = gzip(images);
+  const std::string images_gz = gzip_bytes(images);
   write_text(dir / "img.gz", images_gz.substr(0, images_gz.size() - 4));  // the length field cut off
   EXPECT_NE(input_error([&] { gradlab::read_idx_images(dir / "img.gz"); }).find("truncated gzip"), std::string::npos);
 }
