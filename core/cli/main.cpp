@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 
+#include "commands.hpp"
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/io.hpp"
 #include "gradlab/core/registry.hpp"
@@ -38,6 +39,9 @@ const char* main_help =
     "  train SPEC        train one network from a run spec (YAML or JSON)\n"
     "  plugins [list]    list the loaded components (layers, initializers, optimizers, ...)\n"
     "  plugins show NAME describe one component and its parameters\n"
+    "  study plan|run|status  comparative studies: many runs, one results database (docs/studies.md)\n"
+    "  study stats DIR   per variant and grid cell: mean, sd, 95% CI; Welch tests against the baseline\n"
+    "  export DIR        a study's results as CSV or JSON in long form (--format csv|json)\n"
     "\n"
     "Run 'gradlab <command> --help' for the options of a command.\n"
     "Plugins are searched in --plugin-dir folders, then GRADLAB_PLUGIN_PATH, then the bundled folder.\n";
@@ -361,7 +365,9 @@ int main(int argc, char** argv) {
     std::vector<std::string> rest(args.begin() + 1, args.end());
     if (command == "train") return train_command(rest);
     if (command == "plugins") return plugins_command(rest);
-    auto close = nearest_names(command, {"train", "plugins"});
+    if (command == "study") return gradlab::cli::study_command(rest);
+    if (command == "export") return gradlab::cli::export_command(rest);
+    auto close = nearest_names(command, {"train", "plugins", "study", "export"});
     throw InputError("gradlab", "unknown command '" + command + "'" +
                                     (close.empty() ? "" : "; did you mean '" + close.front() + "'?") +
                                     " (see gradlab --help)");

@@ -103,6 +103,7 @@ IdxImages read_idx_images(const fs::path& path, std::uint64_t max_bytes) {
     throw InputError(path.string(), "truncated IDX file: header promises " + std::to_string(count) + " images of " +
                                         std::to_string(rows) + "x" + std::to_string(cols) + ", file has " +
                                         std::to_string(read) + " bytes of pixels");
+  in.expect_end("the " + declared());
   return images;
 }
 
@@ -125,6 +126,7 @@ std::vector<std::int32_t> read_idx_labels(const fs::path& path, std::uint64_t ma
   if (read != count)
     throw InputError(path.string(), "truncated IDX file: header promises " + std::to_string(count) +
                                         " labels, file has " + std::to_string(read));
+  in.expect_end("the " + std::to_string(count) + " labels");
   std::vector<std::int32_t> labels(count);
   for (std::size_t i = 0; i < count; ++i) labels[i] = std::uint8_t(bytes[i]);
   return labels;

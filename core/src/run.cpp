@@ -338,6 +338,12 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
     if (spec.training.shuffle) std::shuffle(order.begin(), order.end(), rng);
     const Index n = data->train.examples;
     for (Index first = 0; first < n; first += batch_size) {
+      // Cancellation stops a run within one training step, not at the epoch's end.
+      if (cancelled()) {
+        summary.status = RunStatus::failed;
+        summary.message = "cancelled";
+        break;
+      }
       const Index count = std::min(batch_size, n - first);
       const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count, iteration + 1,
                                      spec.clip_value, spec.clip_norm);

@@ -302,3 +302,24 @@ TEST(HardeningSpec, TextThatIsNotUtf8IsRefusedWithItsPlace) {
   EXPECT_THROW(spec_from_yaml(yaml + "# \xed\xa0\x80\n"), InputError);
   EXPECT_NO_THROW(spec_from_yaml(yaml + "# caf\xc3\xa9, \xe2\x82\xac, \xf0\x9f\x98\x80\n"));
 }
+
+TEST(HardeningInput, IdxGzipIsReadToItsEndMarker) {
+  // Found by fuzzing: the IDX readers stopped after the bytes the header
+  // declares, so a stream cut in its trailer (or followed by junk) passed.
+  TempDir dir;
+  const std::string labels = be32(0x801) + be32(5) + std::string("\1\2\3\4\5");
+  const std::string gz = gzip(labels);
+  write_text(dir / "whole.gz", gz);
+  EXPECT_EQ(gradlab::read_idx_labels(dir / "whole.gz").size(), 5u);
+  for (std::size_t cut = 10; cut < gz.size(); ++cut) {
+    write_text(dir / "cut.gz", gz.substr(0, cut));
+    EXPECT_THROW(gradlab::read_idx_labels(dir / "cut.gz"), InputError) << "cut at " << cut;
+  }
+  write_text(dir / "junk", labels + "junk");
+  EXPECT_NE(input_error([&] { gradlab::read_idx_labels(dir / "junk"); }).find("unexpected data after"),
+            std::string::npos);
+  const std::string images = be32(0x803) + be32(2) + be32(2) + be32(2) + std::string(8, '\7');
+  const std::string images_gz = gzip(images);
+  write_text(dir / "img.gz", images_gz.substr(0, images_gz.size() - 4));  // the length field cut off
+  EXPECT_NE(input_error([&] { gradlab::read_idx_images(dir / "img.gz"); }).find("truncated gzip"), std::string::npos);
+}

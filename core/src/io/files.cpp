@@ -143,6 +143,12 @@ void GzipInput::read_exact(char* out, std::size_t n, const std::string& what_for
                                          " bytes, the file has " + std::to_string(got));
 }
 
+void GzipInput::expect_end(const std::string& after) {
+  char extra = 0;
+  // A read at the end checks the gzip stream's end marker (check_stream_end).
+  if (read(&extra, 1) != 0) throw InputError(path_.string(), "unexpected data after " + after);
+}
+
 std::string GzipInput::read_rest(std::uint64_t max_bytes) {
   std::string out;
   char buffer[1 << 16];

@@ -53,6 +53,10 @@ class GzipInput {
   std::size_t read(char* out, std::size_t n);
   // Reads exactly n bytes, or throws naming `what_for` as what was cut short.
   void read_exact(char* out, std::size_t n, const std::string& what_for);
+  // Requires the end of the data (and, for gzip, the stream's end marker):
+  // a format whose header declares its size still reads to the end, so a
+  // stream cut after the last needed byte is found too.
+  void expect_end(const std::string& after);
   // Reads the rest of the data, throwing when it exceeds max_bytes.
   std::string read_rest(std::uint64_t max_bytes);
   const std::filesystem::path& path() const { return path_; }

@@ -1,0 +1,151 @@
+// gradlab export DIR --format csv|json [--table metrics|layers] [-o FILE]:
+// a study's results in tidy long form (docs/studies.md, "Export").
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <iostream>
+#include <optional>
+
+#include "commands.hpp"
+#include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
+#include "gradlab/core/study/statistics.hpp"
+
+namespace po = boost::program_options;
+
+namespace gradlab::cli {
+
+namespace {
+
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+struct Table {
+  std::vector<std::string> columns;
+  std::vector<std::vector<nlohmann::json>> rows;  // values as JSON (numbers, strings, null)
+};
+
+Table build_table(const study::StudyRecords& records, bool layers) {
+  Table t;
+  std::vector<std::string> axes;
+  for (const auto& run : records.runs)
+    for (auto it = run.grid.begin(); it != run.grid.end(); ++it)
+      if (std::find(axes.begin(), axes.end(), it.key()) == axes.end()) axes.push_back(it.key());
+  std::vector<std::string> fixed{"key", "variant", "grid", "seed_index", "seed", "status", "epoch"};
+  if (layers)
+    for (const char* c : {"layer", "layer_type", "probe", "value"}) fixed.push_back(c);
+  else
+    for (const char* c : {"metric", "value"}) fixed.push_back(c);
+  t.columns = {"key", "variant", "grid"};
+  for (const auto& a : axes)
+    t.columns.push_back(std::find(fixed.begin(), fixed.end(), a) == fixed.end() ? a : "grid." + a);
+  for (std::size_t i = 3; i < fixed.size(); ++i) t.columns.push_back(fixed[i]);
+  auto number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  for (const auto& run : records.runs) {
+    std::vector<nlohmann::json> head{run.key, run.variant, run.grid.dump()};
+    for (const auto& a : axes) head.push_back(run.grid.contains(a) ? run.grid[a] : nlohmann::json(nullptr));
+    head.insert(head.end(), {run.seed_index, run.seed, run.status});
+    for (const auto& e : run.epochs) {
+      if (!layers) {
+        const std::pair<const char*, double> metrics[] = {{"train_loss", e.train_loss},
+                                                          {"train_accuracy", e.train_accuracy},
+                                                          {"test_loss", e.test_loss},
+                                                          {"test_accuracy", e.test_accuracy}};
+        for (const auto& [name, v] : metrics) {
+          auto row = head;
+          row.insert(row.end(), {e.epoch, name, number(v)});
+          t.rows.push_back(std::move(row));
+        }
+        continue;
+      }
+      for (const auto& l : e.layers) {
+        const std::pair<const char*, double> probes[] = {
+            {"grad_norm", l.grad_norm}, {"weight_norm", l.weight_norm}, {"saturation", l.saturation}};
+        for (const auto& [name, v] : probes) {
+          auto row = head;
+          row.insert(row.end(), {e.epoch, static_cast<std::int64_t>(l.index), l.type, name, number(v)});
+          t.rows.push_back(std::move(row));
+        }
+      }
+    }
+  }
+  return t;
+}
+
+std::string to_csv(const Table& t) {
+  std::string out;
+  for (std::size_t i = 0; i < t.columns.size(); ++i) out += (i ? "," : "") + csv_field(t.columns[i]);
+  out += "\n";
+  for (const auto& row : t.rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (i) out += ",";
+      const auto& v = row[i];
+      if (v.is_null()) continue;
+      // Numbers as nlohmann::json writes them: the shortest text that reads
+      // back as the same double. NaN and Inf are null: an empty cell.
+      out += v.is_string() ? csv_field(v.get<std::string>()) : csv_field(v.dump());
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+std::string to_json_records(const Table& t) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& row : t.rows) {
+    nlohmann::json r = nlohmann::json::object();
+    for (std::size_t i = 0; i < row.size(); ++i) r[t.columns[i]] = row[i];
+    out.push_back(std::move(r));
+  }
+  return out.dump() + "\n";
+}
+
+}  // namespace
+
+int export_command(const std::vector<std::string>& args) {
+  po::options_description options("gradlab export DIR --format csv|json [options]");
+  options.add_options()("help,h", "show this help")("format,f", po::value<std::string>(), "csv or json; required")(
+      "table,t", po::value<std::string>()->default_value("metrics"),
+      "metrics (run x epoch x metric) or layers (run x epoch x layer x probe)")(
+      "output,o", po::value<std::string>(), "write to this file (default: standard output)");
+  po::options_description hidden;
+  hidden.add_options()("words", po::value<std::vector<std::string>>(), "");
+  po::options_description all;
+  all.add(options).add(hidden);
+  po::positional_options_description positional;
+  positional.add("words", -1);
+  po::variables_map vm;
+  po::store(po::command_line_parser(args).options(all).positional(positional).run(), vm);
+  po::notify(vm);
+  if (vm.count("help")) {
+    std::cout << options
+              << "\nA study's results in tidy long form, one row per value: pandas reads it as it is.\n"
+                 "See docs/studies.md (Export) for the columns.\n";
+    return 0;
+  }
+  std::vector<std::string> words;
+  if (vm.count("words")) words = vm["words"].as<std::vector<std::string>>();
+  if (words.size() != 1) throw InputError("gradlab export", "expected exactly one study folder DIR");
+  if (!vm.count("format")) throw InputError("gradlab export", "needs --format csv or --format json");
+  const std::string format = vm["format"].as<std::string>(), table = vm["table"].as<std::string>();
+  if (format != "csv" && format != "json")
+    throw InputError("--format", "expected csv or json, got " + quote_text(format));
+  if (table != "metrics" && table != "layers")
+    throw InputError("--table", "expected metrics or layers, got " + quote_text(table));
+  std::optional<OutputFile> output;
+  if (vm.count("output")) output = OutputFile::prepare("--output", vm["output"].as<std::string>());
+  const auto records = study::load_records(words[0]);
+  const auto t = build_table(records, table == "layers");
+  const std::string bytes = format == "csv" ? to_csv(t) : to_json_records(t);
+  if (output)
+    output->write(bytes);
+  else
+    std::cout << bytes;
+  return 0;
+}
+
+}  // namespace gradlab::cli

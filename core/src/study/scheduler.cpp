@@ -1,0 +1,91 @@
+// The study scheduler (see scheduler.hpp).
+#include "gradlab/core/study/scheduler.hpp"
+
+#include <tbb/task_arena.h>
+#include <tbb/task_group.h>
+
+#include <mutex>
+#include <set>
+
+#include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
+
+namespace gradlab::study {
+
+std::string DatasetCache::key(const RunSpec& spec) {
+  return spec.data.name + "\n" + params_to_json(spec.data.params).dump() + "\n" + spec.spec_dir;
+}
+
+void DatasetCache::load_all(const StudyPlan& plan, const Registry& registry) {
+  for (const auto& run : plan.runs) {
+    auto k = key(run.spec);
+    // Bounded as `gradlab train` bounds one (the runs' models get what is left).
+    if (!sets_.count(k)) sets_[k] = load_dataset(run.spec, registry, default_memory_budget());
+  }
+}
+
+std::shared_ptr<const Dataset> DatasetCache::get(const RunSpec& spec) const {
+  auto it = sets_.find(key(spec));
+  return it == sets_.end() ? nullptr : it->second;
+}
+
+Progress run_study(const StudyPlan& plan, const Registry& registry, const DatasetCache& data, ResultStore& store,
+                   const ScheduleOptions& options) {
+  std::set<std::string> finished;
+  for (auto& key : store.finished_keys()) finished.insert(std::move(key));
+  std::vector<const PlannedRun*> todo;
+  for (const auto& run : plan.runs)
+    if (!finished.count(run.key)) todo.push_back(&run);
+
+  Progress progress;
+  progress.total = static_cast<std::int64_t>(plan.runs.size());
+  progress.done = progress.skipped = progress.total - static_cast<std::int64_t>(todo.size());
+  std::mutex mutex;
+  auto report = [&](const std::function<void(Progress&)>& change) {
+    std::lock_guard lock(mutex);
+    change(progress);
+    if (options.on_progress) options.on_progress(progress);
+  };
+  auto cancelled = [&] { return options.cancel && options.cancel->load(); };
+  report([](Progress&) {});
+
+  tbb::task_arena arena(std::max(1, options.threads));
+  arena.execute([&] {
+    tbb::task_group group;
+    for (const PlannedRun* run : todo)
+      group.run([&, run] {
+        if (cancelled()) return;
+        store.mark_running(run->key);
+        report([](Progress& p) { ++p.running; });
+        const double started = unix_time();
+        RunSummary summary;
+        try {
+          RunOptions run_options;
+          run_options.dataset = data.get(run->spec);
+          run_options.seed = run->seed;
+          run_options.cancel = options.cancel;
+          summary = train_run(run->spec, registry, run_options).summary;
+        } catch (const std::exception& e) {
+          summary.status = RunStatus::failed;
+          summary.seed = run->seed;
+          summary.message = e.what();
+        }
+        if (cancelled() && summary.status != RunStatus::ok) {
+          store.mark_pending(run->key);
+          report([](Progress& p) { --p.running; });
+          return;
+        }
+        store.store_run(*run, summary, started, unix_time());
+        report([&](Progress& p) {
+          --p.running;
+          ++p.done;
+          if (summary.status == RunStatus::diverged) ++p.diverged;
+          if (summary.status == RunStatus::failed) ++p.failed;
+        });
+      });
+    group.wait();
+  });
+  return progress;
+}
+
+}  // namespace gradlab::study
