@@ -214,6 +214,9 @@ TEST_P(HardeningHostile, OneLineExitTwoNothingWrittenWithinLimits) {
   std::string line = sanitized ? "prlimit --cpu=20 " : "prlimit --as=1073741824 --cpu=5 ";
   line += "timeout -s KILL 60 '" + gradlab::test::cli_path().string() + "' train";
   for (const auto& a : args) line += " '" + a + "'";
+  // Without --as (sanitizers), the default memory budget would be 3/4 of the
+  // machine's RAM; give the CLI the budget 1 GiB of address space gives it.
+  if (sanitized) line += " --max-memory 768MiB";
   line += " --json '" + (dir / "out" / "run.json").string() + "' --save-weights '" +
           (dir / "out" / "w.safetensors").string() + "' </dev/null";
   const auto started = std::chrono::steady_clock::now();
