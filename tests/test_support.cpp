@@ -4,6 +4,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -26,7 +27,12 @@ const Registry& bundled_registry() {
 
 fs::path source_dir() { return GRADLAB_SOURCE_DIR; }
 fs::path binary_dir() { return GRADLAB_BINARY_DIR; }
-fs::path cli_path() { return GRADLAB_CLI; }
+fs::path cli_path() {
+  // GRADLAB_TEST_CLI runs the CLI tests against another gradlab binary, e.g. one
+  // built from an older tree, to see a regression test fail before its fix.
+  if (const char* other = std::getenv("GRADLAB_TEST_CLI"); other && *other) return other;
+  return GRADLAB_CLI;
+}
 fs::path test_plugin_dir(const std::string& name) { return fs::path(GRADLAB_TEST_PLUGIN_ROOT) / name; }
 
 TempDir::TempDir() {

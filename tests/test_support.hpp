@@ -18,6 +18,7 @@ const Registry& bundled_registry();
 // Paths of the build and source trees.
 std::filesystem::path source_dir();
 std::filesystem::path binary_dir();
+// The gradlab CLI under test: the build's, or $GRADLAB_TEST_CLI when set.
 std::filesystem::path cli_path();
 // Folder holding the test-only plugin <name> (tests/plugins/<name>).
 std::filesystem::path test_plugin_dir(const std::string& name);
