@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
-# make demo: the vanishing gradient problem on the shipped digits data, and five
-# remedies, each a different set of plugins on the same depth-10 network.
+# make demo: the vanishing gradient problem on the shipped digits data and six
+# remedies, each a different set of plugins on the same depth-10 network, run
+# as one study (examples/studies/vanishing_gradient.yaml: 7 variants x 3 seeds
+# on every core), then the statistics table and the HTML report.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
 gradlab="$build/bin/gradlab"
-specs=examples/specs
+study=examples/studies/vanishing_gradient.yaml
+out="$build/demo/vanishing_gradient"
 
 echo "== gradlab demo: depth 10, width 100, digits (1437 train / 360 test), 30 epochs =="
 echo
-echo "-- 1. sigmoid + lecun_normal + SGD(lr 0.1): per-layer gradient norms at epoch 0 and 30"
-"$gradlab" train "$specs/sigmoid_deep.yaml" --quiet --show-layers
+echo "-- 1. sigmoid + lecun_normal + SGD(lr 0.1), one run: per-layer gradient norms at epoch 0 and 30"
+"$gradlab" train examples/specs/sigmoid_deep.yaml --quiet --show-layers
 echo
-echo "-- 2. the same network with each remedy (|g_first|/|g_last| = first over last dense layer's gradient norm at epoch 0)"
-printf '%-22s %s\n' "spec" "result"
-for name in sigmoid_deep sigmoid_kumar relu_he sigmoid_batchnorm sigmoid_residual sigmoid_rprop; do
-  spec="$specs/$name.yaml"
-  [ -f "$spec" ] || { printf '%-22s %s\n' "$name" "(spec missing)"; continue; }
-  line=$("$gradlab" train "$spec" --quiet | grep '^status')
-  printf '%-22s %s\n' "$name" "$line"
-done
+echo "-- 2. the study: baseline vs kumar, yilmaz_poli, batch_norm, residual, relu_he, rprop; 3 seeds each"
+# A fresh folder each time: the study folder refuses a changed study file.
+rm -rf "$out"
+mkdir -p "$(dirname "$out")"
+"$gradlab" study run "$study" --out "$out"
 echo
-echo "Per-epoch curves and probes: gradlab train SPEC --json run.json (see README, 'Run summary')."
+"$gradlab" study stats "$out"
+echo
+"$gradlab" report "$out" -o "$out/report.html"
+echo
+echo "Report (open it in a browser; it works offline): $out/report.html"
+echo "Every epoch, metric and probe: $gradlab export $out --format csv -o runs.csv"

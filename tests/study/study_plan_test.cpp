@@ -128,11 +128,13 @@ TEST(StudyPlan, BaseFromAFileRelativeToTheStudy) {
 }
 
 TEST(StudyPlan, TheExampleStudyPlans) {
+  // make demo's study: 8 variants x 3 seeds; Rprop takes full-batch steps for 200 epochs.
   auto plan =
       study::load_study(test::source_dir() / "examples/studies/vanishing_gradient.yaml", test::bundled_registry());
-  ASSERT_EQ(plan.runs.size(), 15u);
+  ASSERT_EQ(plan.runs.size(), 24u);
   for (const auto& run : plan.runs) {
-    EXPECT_EQ(run.spec.training.epochs, 10) << run.key;
+    EXPECT_EQ(run.spec.training.epochs, run.variant == "rprop" ? 200 : 30) << run.key;
+    EXPECT_EQ(run.spec.training.batch_size, run.variant == "rprop" ? 1437 : 32) << run.key;
     EXPECT_EQ(run.spec.layers.size(), run.variant == "batch_norm" ? 31u
                                       : run.variant == "residual" ? 12u
                                                                   : 21u)
