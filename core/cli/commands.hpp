@@ -22,5 +22,7 @@ CommandLine parse_command_line(const std::vector<std::string>& args, const po::o
 int study_command(const std::vector<std::string>& args);
 // gradlab export DIR --format csv|json ...
 int export_command(const std::vector<std::string>& args);
+// gradlab report DIR [-o FILE.html]
+int report_command(const std::vector<std::string>& args);
 
 }  // namespace gradlab::cli

@@ -42,6 +42,7 @@ const char* main_help =
     "  study plan|run|status  comparative studies: many runs, one results database (docs/studies.md)\n"
     "  study stats DIR   per variant and grid cell: mean, sd, 95% CI; Welch tests against the baseline\n"
     "  export DIR        a study's results as CSV or JSON in long form (--format csv|json)\n"
+    "  report DIR        one HTML file about a study: statistics and charts, opens offline (-o FILE.html)\n"
     "\n"
     "Run 'gradlab <command> --help' for the options of a command.\n"
     "Plugins are searched in --plugin-dir folders, then GRADLAB_PLUGIN_PATH, then the bundled folder.\n";
@@ -360,7 +361,8 @@ int main(int argc, char** argv) {
     if (command == "plugins") return plugins_command(rest);
     if (command == "study") return gradlab::cli::study_command(rest);
     if (command == "export") return gradlab::cli::export_command(rest);
-    auto close = nearest_names(command, {"train", "plugins", "study", "export"});
+    if (command == "report") return gradlab::cli::report_command(rest);
+    auto close = nearest_names(command, {"train", "plugins", "study", "export", "report"});
     throw InputError("gradlab", "unknown command '" + command + "'" +
                                     (close.empty() ? "" : "; did you mean '" + close.front() + "'?") +
                                     " (see gradlab --help)");
