@@ -1,4 +1,5 @@
 // gradlab study plan|run|status: comparative studies (docs/studies.md).
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,14 +11,17 @@
 #include <cstdio>
 #include <iostream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "commands.hpp"
 #include "gradlab/core/error.hpp"
+#include "gradlab/core/study/distributed.hpp"
 #include "gradlab/core/study/results.hpp"
 #include "gradlab/core/study/scheduler.hpp"
 #include "gradlab/core/study/statistics.hpp"
 #include "gradlab/core/study/study.hpp"
+#include "gradlab/version.hpp"
 
 namespace po = boost::program_options;
 
@@ -26,6 +30,8 @@ namespace gradlab::cli {
 namespace {
 
 constexpr int exit_ok = 0;
+constexpr int exit_failed = 1;
+constexpr int exit_usage = 2;
 constexpr int exit_interrupted = 130;
 
 std::atomic<bool> interrupted{false};
@@ -56,10 +62,10 @@ Parsed parse(const std::vector<std::string>& args, po::options_description& opti
   return p;
 }
 
-std::unique_ptr<Registry> load_registry(const std::vector<std::string>& dirs) {
+std::unique_ptr<Registry> load_registry(const std::vector<std::string>& dirs, bool warn = true) {
   auto registry = std::make_unique<Registry>();
   for (const auto& problem : registry->load_standard({dirs.begin(), dirs.end()}))
-    std::cerr << "gradlab: warning: plugin " << terminal_line(problem.path + ": " + problem.message) << "\n";
+    if (warn) std::cerr << "gradlab: warning: plugin " << terminal_line(problem.path + ": " + problem.message) << "\n";
   return registry;
 }
 
@@ -118,50 +124,98 @@ std::string seconds_text(double s) {
   return text;
 }
 
-int run_command(const std::vector<std::string>& args) {
+// The CPUs this process may run on (its affinity: taskset, mpirun's binding,
+// Slurm's --cpus-per-task), as nproc counts them.
+int usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+struct RunArgs {
+  bool help = false;
+  std::string help_text;
+  std::string study_file, out;
+  int threads = 1;
+  bool quiet = false;
+  std::vector<std::string> plugin_dirs;
+};
+
+RunArgs parse_run_args(const std::vector<std::string>& args) {
   po::options_description options("gradlab study run STUDY.yaml --out DIR [options]");
   options.add_options()("out,o", po::value<std::string>(), "the study folder (results.sqlite); required")(
-      "threads,j", po::value<int>(), "runs at a time (default: the number of CPUs)")("quiet,q", "no progress output");
+      "threads,j", po::value<int>(), "runs at a time in this process (default: the CPUs it may use)")(
+      "quiet,q", "no progress output");
   auto p = parse(args, options);
+  RunArgs a;
   if (p.vm.count("help")) {
-    std::cout << options
-              << "\nRuns every run of the study, one oneTBB task per run, and stores each finished run in "
-                 "DIR/results.sqlite.\nRunning the same command again resumes: finished runs are kept, unfinished "
-                 "ones start over.\nCtrl-C stops the running runs; what finished is kept.\n";
-    return exit_ok;
+    std::ostringstream text;
+    text << options
+         << "\nRuns every run of the study, one oneTBB task per run, and stores each finished run in "
+            "DIR/results.sqlite.\nRunning the same command again resumes: finished runs are kept, unfinished "
+            "ones start over.\nCtrl-C stops the running runs; what finished is kept.\n"
+            "Under mpirun (mpirun -np K gradlab study run ...) the runs are spread over the K processes; "
+            "--threads is per process.\n";
+    a.help = true;
+    a.help_text = text.str();
+    return a;
   }
   if (p.words.size() != 1) throw InputError("gradlab study run", "expected exactly one STUDY file");
   if (!p.vm.count("out")) throw InputError("gradlab study run", "needs --out DIR (the study folder)");
-  int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  a.threads = usable_cpus();
   if (p.vm.count("threads")) {
-    threads = p.vm["threads"].as<int>();
-    if (threads < 1 || threads > 4096) throw InputError("--threads", "must be in [1, 4096]");
+    a.threads = p.vm["threads"].as<int>();
+    if (a.threads < 1 || a.threads > 4096) throw InputError("--threads", "must be in [1, 4096]");
   }
-  const bool quiet = p.vm.count("quiet") != 0;
-  const std::string out = p.vm["out"].as<std::string>();
+  a.quiet = p.vm.count("quiet") != 0;
+  a.study_file = p.words[0];
+  a.out = p.vm["out"].as<std::string>();
+  a.plugin_dirs = p.plugin_dirs;
+  return a;
+}
 
-  auto registry = load_registry(p.plugin_dirs);
-  auto plan = study::load_study(p.words[0], *registry);
-  study::ResultStore::check_folder(out, plan);  // before anything is written
-  study::DatasetCache data;
-  data.load_all(plan, *registry);
-  auto store = study::ResultStore::open_for_run(out, plan);
+// Progress on stderr while a study runs: a terminal gets one live line, a
+// log file a plain line every 10 seconds. Silent when quiet.
+class ProgressPrinter {
+ public:
+  explicit ProgressPrinter(bool quiet) : quiet_(quiet), tty_(isatty(STDERR_FILENO)) {
+    if (quiet_) return;
+    thread_ = std::thread([this] {
+      std::unique_lock lock(mutex_);
+      const auto period = tty_ ? std::chrono::milliseconds(500) : std::chrono::seconds(10);
+      while (!finished_) {
+        wake_.wait_for(lock, period);
+        if (finished_) break;
+        if (tty_)
+          std::cerr << "\r" << line(latest_) << "\x1b[K" << std::flush;
+        else
+          std::cerr << "study: " << line(latest_) << "\n";
+      }
+    });
+  }
+  ~ProgressPrinter() { stop(); }
+  void update(const study::Progress& progress) {
+    std::lock_guard lock(mutex_);
+    latest_ = progress;
+  }
+  // Stops the printer; a terminal gets the final line.
+  void finish(const study::Progress& result) {
+    stop();
+    if (!quiet_ && tty_) std::cerr << "\r" << line(result) << "\x1b[K\n";
+  }
 
-  struct sigaction action {};
-  action.sa_handler = on_interrupt;
-  action.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGINT, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
-
-  const bool tty = isatty(STDERR_FILENO);
-  const auto start = std::chrono::steady_clock::now();
-  std::mutex mutex;
-  std::condition_variable wake;
-  bool finished = false;
-  study::Progress latest;
-  auto line = [&](const study::Progress& pr) {
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+ private:
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+    }
+    wake_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string line(const study::Progress& pr) const {
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     const auto new_done = pr.done - pr.skipped;
     std::string eta = "?";
     if (new_done > 0) eta = seconds_text(elapsed / new_done * (pr.total - pr.done));
@@ -170,62 +224,157 @@ int run_command(const std::vector<std::string>& args) {
                   "%lld/%lld runs done, %lld running, %lld diverged, %lld failed, %s elapsed, ETA %s",
                   (long long)pr.done, (long long)pr.total, (long long)pr.running, (long long)pr.diverged,
                   (long long)pr.failed, seconds_text(elapsed).c_str(), eta.c_str());
-    return std::string(text);
-  };
-  std::thread printer;
-  if (!quiet)
-    printer = std::thread([&] {
-      std::unique_lock lock(mutex);
-      const auto period = tty ? std::chrono::milliseconds(500) : std::chrono::seconds(10);
-      while (!finished) {
-        wake.wait_for(lock, period);
-        if (finished) break;
-        if (tty)
-          std::cerr << "\r" << line(latest) << "\x1b[K" << std::flush;
-        else
-          std::cerr << "study: " << line(latest) << "\n";
-      }
-    });
-  study::ScheduleOptions schedule;
-  schedule.threads = threads;
-  schedule.cancel = &interrupted;
-  schedule.on_progress = [&](const study::Progress& pr) {
-    std::lock_guard lock(mutex);
-    latest = pr;
-  };
-  study::Progress result;
-  try {
-    result = study::run_study(plan, *registry, data, *store, schedule);
-  } catch (...) {
-    {
-      std::lock_guard lock(mutex);
-      finished = true;
-    }
-    wake.notify_all();
-    if (printer.joinable()) printer.join();
-    throw;
+    return text;
   }
-  {
-    std::lock_guard lock(mutex);
-    finished = true;
-  }
-  wake.notify_all();
-  if (printer.joinable()) printer.join();
-  if (!quiet && tty) std::cerr << "\r" << line(result) << "\x1b[K\n";
+  const bool quiet_, tty_;
+  const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool finished_ = false;
+  study::Progress latest_;
+  std::thread thread_;
+};
+
+void catch_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_interrupt;
+  action.sa_flags = SA_RESETHAND;  // a second Ctrl-C ends the process at once
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+void default_signals() {
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
+}
 
-  if (interrupted.load() && result.done < result.total) {
+// The last words of a run: how to resume, or the counts. `launch`: the
+// mpirun prefix of the command, if any.
+int end_of_run(const RunArgs& a, const study::StudyPlan& plan, const study::Progress& result, bool stopped,
+               const std::string& launch) {
+  if (stopped && result.done < result.total) {
     std::cerr << "gradlab: interrupted: " << result.done << " of " << result.total
-              << " runs are stored; run the same command again to resume:\n  gradlab study run " << p.words[0]
-              << " --out " << out << "\n";
+              << " runs are stored; run the same command again to resume:\n  " << launch << "gradlab study run "
+              << a.study_file << " --out " << a.out << "\n";
     return exit_interrupted;
   }
   std::cout << "study " << terminal_line(plan.name) << ": " << result.total << " runs, "
             << (result.total - result.diverged - result.failed) << " ok, " << result.diverged << " diverged, "
             << result.failed << " failed (" << (result.done - result.skipped) << " run now); results in "
-            << (std::filesystem::path(out) / "results.sqlite").string() << "\n";
+            << (std::filesystem::path(a.out) / "results.sqlite").string() << "\n";
   return exit_ok;
+}
+
+// The exit code main() gives an exception (see main.cpp).
+int exit_code_of(std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const InputError&) {
+    return exit_usage;
+  } catch (const po::error&) {
+    return exit_usage;
+  } catch (...) {
+    return exit_failed;
+  }
+}
+
+// `mpirun -np K gradlab study run`: every rank reads the study and loads the
+// data; rank 0 alone opens the folder. Each step is agreed on before the next,
+// so an error anywhere ends every rank (one line, from the lowest rank that
+// failed) and no rank waits for ever.
+int run_command_mpi(const std::vector<std::string>& args) {
+  study::MpiSession mpi;
+  const bool root = mpi.rank() == 0;
+  RunArgs a;
+  std::unique_ptr<Registry> registry;
+  study::StudyPlan plan;
+  study::DatasetCache data;
+  std::unique_ptr<study::ResultStore> store;
+  try {
+    mpi.all_succeed(
+        [&] {
+          a = parse_run_args(args);
+          if (a.help) return;
+          registry = load_registry(a.plugin_dirs, root);  // the other ranks' warnings would repeat rank 0's
+          plan = study::load_study(a.study_file, *registry);
+          if (root) study::ResultStore::check_folder(a.out, plan);  // before anything is written
+        },
+        exit_code_of);
+    if (a.help) {
+      if (root) std::cout << a.help_text;
+      return exit_ok;
+    }
+    // The same study, build and plugins everywhere, or the results would
+    // depend on which rank ran a run.
+    std::string mine = plan.hash + " gradlab " + GRADLAB_VERSION_STRING;
+    for (const auto& plugin : registry->plugins()) mine += " " + plugin->name + "@" + plugin->version;
+    const std::string rank0 = mpi.broadcast(mine);
+    mpi.all_succeed(
+        [&] {
+          if (mine != rank0)
+            throw InputError("rank " + std::to_string(mpi.rank()),
+                             "this process sees another study, gradlab or plugin set than rank 0 (" + mine + " here, " +
+                                 rank0 + " on rank 0): every machine needs the same study file, build and plugins");
+          data.load_all(plan, *registry);
+        },
+        exit_code_of);
+    mpi.all_succeed(
+        [&] {
+          if (root) store = study::ResultStore::open_for_run(a.out, plan);
+        },
+        exit_code_of);
+  } catch (const study::QuietExit& e) {
+    return e.code;
+  }
+
+  catch_signals();
+  ProgressPrinter printer(a.quiet || !root);
+  study::ScheduleOptions schedule;
+  schedule.threads = a.threads;
+  schedule.cancel = &interrupted;
+  schedule.on_progress = [&](const study::Progress& pr) { printer.update(pr); };
+  const auto outcome = mpi.run_study(plan, *registry, data, store.get(), schedule);
+  printer.finish(outcome.progress);
+  default_signals();
+  if (outcome.failed) return exit_failed;  // rank 0 threw its error before this
+  if (!root) return outcome.interrupted && outcome.progress.done < outcome.progress.total ? exit_interrupted : exit_ok;
+  return end_of_run(a, plan, outcome.progress, outcome.interrupted, "mpirun -np " + std::to_string(mpi.size()) + " ");
+}
+
+int run_command(const std::vector<std::string>& args) {
+  if (study::launched_by_mpi()) {
+    if (study::mpi_built()) return run_command_mpi(args);
+    if (study::launcher_world_size() > 1) {
+      if (study::launcher_rank() > 0) return exit_usage;  // rank 0 says why
+      throw InputError("gradlab study run",
+                       "started by mpirun with " + std::to_string(study::launcher_world_size()) +
+                           " processes, but this gradlab was built without MPI (GRADLAB_MPI=OFF or no MPI "
+                           "found); run it without mpirun, or rebuild it with MPI");
+    }
+  }
+  const RunArgs a = parse_run_args(args);
+  if (a.help) {
+    std::cout << a.help_text;
+    return exit_ok;
+  }
+  auto registry = load_registry(a.plugin_dirs);
+  auto plan = study::load_study(a.study_file, *registry);
+  study::ResultStore::check_folder(a.out, plan);  // before anything is written
+  study::DatasetCache data;
+  data.load_all(plan, *registry);
+  auto store = study::ResultStore::open_for_run(a.out, plan);
+
+  catch_signals();
+  ProgressPrinter printer(a.quiet);
+  study::ScheduleOptions schedule;
+  schedule.threads = a.threads;
+  schedule.cancel = &interrupted;
+  schedule.on_progress = [&](const study::Progress& pr) { printer.update(pr); };
+  const auto result = study::run_study(plan, *registry, data, *store, schedule);
+  printer.finish(result);
+  default_signals();
+  return end_of_run(a, plan, result, interrupted.load(), "");
 }
 
 int status_command(const std::vector<std::string>& args) {

@@ -126,13 +126,13 @@ bool lock_held(const std::filesystem::path& dir) {
   return held;
 }
 
+}  // namespace
+
 std::string host_name() {
   char name[256] = {};
   if (gethostname(name, sizeof name - 1) != 0) return "";
   return name;
 }
-
-}  // namespace
 
 void ResultStore::check_folder(const std::filesystem::path& dir, const StudyPlan& plan) {
   std::error_code ec;
@@ -235,10 +235,10 @@ std::vector<std::string> ResultStore::finished_keys() {
   return keys;
 }
 
-void ResultStore::mark_running(const std::string& key) {
+void ResultStore::mark_running(const std::string& key, const std::string& host) {
   std::lock_guard lock(mutex_);
   Statement q(db_, "UPDATE runs SET status='running', started_at=?, host=? WHERE key=?");
-  q.bind(1, unix_time()).bind(2, host_name()).bind(3, key).run();
+  q.bind(1, unix_time()).bind(2, host.empty() ? host_name() : host).bind(3, key).run();
 }
 
 void ResultStore::mark_pending(const std::string& key) {
@@ -247,7 +247,8 @@ void ResultStore::mark_pending(const std::string& key) {
   q.bind(1, key).run();
 }
 
-void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double started_at, double finished_at) {
+void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double started_at, double finished_at,
+                            const std::string& host) {
   std::lock_guard lock(mutex_);
   exec("BEGIN IMMEDIATE");
   try {
@@ -275,7 +276,11 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
       up.bind(4, *s.diverged_epoch);
     else
       up.null(4);
-    up.bind(5, s.seconds).bind(6, timing.dump()).bind(7, host_name()).bind(8, started_at).bind(9, finished_at);
+    up.bind(5, s.seconds)
+        .bind(6, timing.dump())
+        .bind(7, host.empty() ? host_name() : host)
+        .bind(8, started_at)
+        .bind(9, finished_at);
     up.bind(10, id).run();
     Statement plug(db_, "INSERT INTO plugins VALUES (?,?,?,?,?,?,?)");
     for (const auto& p : s.plugins)

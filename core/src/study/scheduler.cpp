@@ -29,6 +29,34 @@ std::shared_ptr<const Dataset> DatasetCache::get(const RunSpec& spec) const {
   return it == sets_.end() ? nullptr : it->second;
 }
 
+RunOutcome execute_run(const PlannedRun& run, const Registry& registry, const DatasetCache& data,
+                       const std::atomic<bool>* cancel) {
+  auto cancelled = [&] { return cancel && cancel->load(); };
+  RunOutcome outcome;
+  outcome.started_at = unix_time();
+  if (cancelled()) {
+    outcome.cancelled = true;
+    return outcome;
+  }
+  RunSummary& summary = outcome.summary;
+  try {
+    RunOptions run_options;
+    run_options.dataset = data.get(run.spec);
+    run_options.seed = run.seed;
+    run_options.cancel = cancel;
+    summary = train_run(run.spec, registry, run_options).summary;
+  } catch (const std::exception& e) {
+    summary = RunSummary{};
+    summary.status = RunStatus::failed;
+    summary.seed = run.seed;
+    summary.message = e.what();
+  }
+  outcome.finished_at = unix_time();
+  // A run cut short by the signal is not a result (an ok run that finished is).
+  outcome.cancelled = cancelled() && summary.status != RunStatus::ok;
+  return outcome;
+}
+
 Progress run_study(const StudyPlan& plan, const Registry& registry, const DatasetCache& data, ResultStore& store,
                    const ScheduleOptions& options) {
   std::set<std::string> finished;
@@ -57,25 +85,14 @@ Progress run_study(const StudyPlan& plan, const Registry& registry, const Datase
         if (cancelled()) return;
         store.mark_running(run->key);
         report([](Progress& p) { ++p.running; });
-        const double started = unix_time();
-        RunSummary summary;
-        try {
-          RunOptions run_options;
-          run_options.dataset = data.get(run->spec);
-          run_options.seed = run->seed;
-          run_options.cancel = options.cancel;
-          summary = train_run(run->spec, registry, run_options).summary;
-        } catch (const std::exception& e) {
-          summary.status = RunStatus::failed;
-          summary.seed = run->seed;
-          summary.message = e.what();
-        }
-        if (cancelled() && summary.status != RunStatus::ok) {
+        auto outcome = execute_run(*run, registry, data, options.cancel);
+        if (outcome.cancelled) {
           store.mark_pending(run->key);
           report([](Progress& p) { --p.running; });
           return;
         }
-        store.store_run(*run, summary, started, unix_time());
+        const RunSummary& summary = outcome.summary;
+        store.store_run(*run, summary, outcome.started_at, outcome.finished_at);
         report([&](Progress& p) {
           --p.running;
           ++p.done;

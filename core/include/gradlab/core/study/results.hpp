@@ -40,9 +40,11 @@ class ResultStore {
 
   // Keys of the runs already finished (ok, diverged or failed).
   std::vector<std::string> finished_keys();
-  void mark_running(const std::string& key);
+  // `host`: the machine the run runs on (empty: this one).
+  void mark_running(const std::string& key, const std::string& host = {});
   // Stores a finished run and its epochs and probes in one transaction.
-  void store_run(const PlannedRun& run, const RunSummary& summary, double started_at, double finished_at);
+  void store_run(const PlannedRun& run, const RunSummary& summary, double started_at, double finished_at,
+                 const std::string& host = {});
   // A run that was cancelled goes back to pending.
   void mark_pending(const std::string& key);
 
@@ -57,5 +59,7 @@ class ResultStore {
 
 // Seconds since the epoch (wall clock), for the stored timestamps.
 double unix_time();
+// This machine's name (gethostname), as stored in runs.host.
+std::string host_name();
 
 }  // namespace gradlab::study

@@ -39,6 +39,16 @@ struct ScheduleOptions {
   std::function<void(const Progress&)> on_progress;
 };
 
+// One run as a study runs it, in whichever process: trained with the run's
+// derived seed on the shared data set; an exception becomes a failed summary.
+struct RunOutcome {
+  bool cancelled = false;  // stopped by `cancel` before it had a result: back to pending
+  RunSummary summary;
+  double started_at = 0.0, finished_at = 0.0;  // unix_time()
+};
+RunOutcome execute_run(const PlannedRun& run, const Registry& registry, const DatasetCache& data,
+                       const std::atomic<bool>* cancel);
+
 // Runs the runs of `plan` that `store` does not hold yet. Returns the final
 // progress; runs stopped by `cancel` are left pending.
 Progress run_study(const StudyPlan& plan, const Registry& registry, const DatasetCache& data, ResultStore& store,
