@@ -6,7 +6,7 @@ CMAKE_FLAGS ?=
 
 APT_PACKAGES = build-essential cmake ninja-build pkg-config libeigen3-dev libtbb-dev libboost-dev \
   libboost-program-options-dev libboost-filesystem-dev libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev \
-  libgtest-dev libgmock-dev libbenchmark-dev libopenblas-serial-dev libsqlite3-dev \
+  libgtest-dev libgmock-dev libbenchmark-dev libopenblas-pthread-dev libsqlite3-dev \
   libopenmpi-dev openmpi-bin chromium
 # (chromium: the ReportBrowser tests open `gradlab report`'s HTML in it, headless.)
 # `make bench` also needs the peer: PyTorch, on OpenBLAS (Debian's python3-torch

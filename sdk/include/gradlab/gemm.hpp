@@ -24,15 +24,18 @@
 // tests/allocation_test.cpp would report).
 //
 // BLAS backend. Built with GRADLAB_GEMM_BLAS=1 (CMake: GRADLAB_GEMM_BACKEND=openblas,
-// the default where Debian's libopenblas-serial-dev is installed), products of
-// at least kBlasMinVolume multiply-adds go to cblas_sgemm of the
-// single-threaded OpenBLAS (faster there, see bench/gemm_bench.cpp), smaller
-// ones to the Eigen kernel above. Which kernel runs depends on the shape and the
-// machine only, so a run is bit-identical on one machine and backend however
-// many runs execute at once (OpenBLAS's serial build serialises its buffer
-// table with a lock: tests/gemm_test.cpp checks concurrent products). OpenBLAS
-// packs into buffers it maps on its first call and keeps, so products still
-// allocate nothing after the first step. The backend is part of the ABI tag.
+// the default where Debian's libopenblas-pthread-dev is installed), products of
+// at least kBlasMinVolume multiply-adds go to cblas_sgemm of OpenBLAS run on one
+// thread (faster there, see bench/gemm_bench.cpp), smaller ones to the Eigen
+// kernel above. Which kernel runs depends on the shape and the machine only, so
+// a run is bit-identical on one machine and backend however many runs execute
+// at once. That needs an OpenBLAS that locks the packing-buffer table it hands
+// each call: the pthread build does; Debian 12's serial build does not (built
+// without USE_LOCKING, it returns wrong products when two threads call it at
+// once), hence the pthread build at one thread (tests/gemm_test.cpp checks
+// concurrent products). OpenBLAS packs into buffers it maps on its first call
+// and keeps, so products still allocate nothing after the first step. The
+// backend is part of the ABI tag.
 #pragma once
 
 #include <Eigen/Core>
@@ -80,13 +83,14 @@ inline constexpr const char* gemm_backend = GRADLAB_ABI_GEMM;
 
 #if GRADLAB_GEMM_BLAS
 namespace detail {
-// OpenBLAS's serial build is linked by full path with a run path to its folder,
-// but the loader reuses a libopenblas.so.0 that the process loaded before (a
-// host that also loads the pthread build, e.g. through numpy): then its threads
-// are turned down to one, once, so a run never spreads over cores.
+// OpenBLAS's pthread build would spread one product over every core (and a
+// study runs one run per core): its threads are set to one, once, before the
+// first product, so each product runs on the thread that calls it. The setting
+// is the library's, so a host that uses the same OpenBLAS for its own threaded
+// products gets one thread there too (documented in docs/writing_plugins.md).
 inline bool blas_single_threaded() {
   static const bool once = [] {
-    if (openblas_get_parallel() != 0 && openblas_get_num_threads() != 1) openblas_set_num_threads(1);
+    if (openblas_get_num_threads() != 1) openblas_set_num_threads(1);
     return true;
   }();
   return once;
