@@ -4,6 +4,7 @@
 // left out).
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <map>
 #include <set>
 #include <tuple>
@@ -128,10 +129,43 @@ json tooltip(std::initializer_list<std::pair<const char*, const char*>> fields) 
   return t;
 }
 
+// A profile: one value per position (layer or lag) per variant, grid cell and
+// stage (the first and the last probed epoch), drawn as a line with the seeds'
+// band on a log scale, one panel per stage.
+using ProfileKey = std::tuple<std::string, std::string, int, std::int64_t>;  // variant, cell, stage, position
+
+// The rows in the study's order of variants and cells; `more` adds fields to a row.
+json profile_rows(const Study& s, const std::map<ProfileKey, Spread>& values, const Stages& stages,
+                  const char* position, const std::function<void(const ProfileKey&, json&)>& more = {}) {
+  json rows = json::array();
+  for (const auto& variant : s.variants)
+    for (const auto& cell : s.cells)
+      for (int stage = 0; stage < 2; ++stage)
+        for (const auto& [k, spread] : values) {
+          if (std::get<0>(k) != variant || std::get<1>(k) != cell || std::get<2>(k) != stage) continue;
+          json row{{"variant", variant}, {"cell", cell}, {"stage", stages.label(stage)}, {position, std::get<3>(k)}};
+          if (more) more(k, row);
+          row.update(spread.fields());
+          rows.push_back(row);
+        }
+  return rows;
+}
+
+Chart profile_chart(const Study& s, const Stages& stages, json rows, Chart c, const char* position,
+                    const char* position_title, const std::vector<std::pair<const char*, const char*>>& extra) {
+  json tips = tooltip({{"variant", "nominal"}, {"cell", "nominal"}, {"stage", "nominal"}, {position, "quantitative"}});
+  for (const auto& [field, type] : extra) tips.push_back({{"field", field}, {"type", type}});
+  for (const char* field : {"mean", "min", "max", "n"}) tips.push_back({{"field", field}, {"type", "quantitative"}});
+  c.spec = faceted(s, std::move(rows), c.title, c.description,
+                   {{"field", "stage"}, {"type", "nominal"}, {"sort", stages.order()}, {"title", nullptr}},
+                   band_and_line(s, position, position_title, "gradient norm", true, tips));
+  return c;
+}
+
 Chart grad_norm_chart(const ReportInput&, const Study& s) {
   // (variant, cell, stage, layer) -> gradient norms over the ok runs.
-  std::map<std::tuple<std::string, std::string, int, std::int64_t>, Spread> values;
-  std::map<std::tuple<std::string, std::string, int, std::int64_t>, std::string> types;
+  std::map<ProfileKey, Spread> values;
+  std::map<ProfileKey, std::string> types;
   Stages stages;
   for (const auto* run : s.ok) {
     const EpochRecord *p0 = nullptr, *p1 = nullptr;
@@ -157,45 +191,24 @@ Chart grad_norm_chart(const ReportInput&, const Study& s) {
         }
     }
   }
-  json rows = json::array();
-  for (const auto& variant : s.variants)
-    for (const auto& cell : s.cells)
-      for (int stage = 0; stage < 2; ++stage)
-        for (const auto& [k, spread] : values) {
-          if (std::get<0>(k) != variant || std::get<1>(k) != cell || std::get<2>(k) != stage) continue;
-          json row{{"variant", variant},
-                   {"cell", cell},
-                   {"stage", stages.label(stage)},
-                   {"layer", std::get<3>(k)},
-                   {"layer_type", types[k]}};
-          row.update(spread.fields());
-          rows.push_back(row);
-        }
-  const std::string description =
-      "Gradient norm of each layer with parameters (log scale), mean over the ok runs' seeds with the band from "
-      "the least to the largest, at the first probed epoch (before any update) and at the last. Falling towards "
-      "the input (layer 0): a vanishing gradient; rising: an exploding one.";
-  Chart c{"grad_norm_by_layer", "Gradient norm by layer", description, {}};
-  c.spec = faceted(s, rows, c.title, description,
-                   {{"field", "stage"}, {"type", "nominal"}, {"sort", stages.order()}, {"title", nullptr}},
-                   band_and_line(s, "layer", "layer index", "gradient norm", true,
-                                 tooltip({{"variant", "nominal"},
-                                          {"cell", "nominal"},
-                                          {"stage", "nominal"},
-                                          {"layer", "quantitative"},
-                                          {"layer_type", "nominal"},
-                                          {"mean", "quantitative"},
-                                          {"min", "quantitative"},
-                                          {"max", "quantitative"},
-                                          {"n", "quantitative"}})));
-  return c;
+  json rows =
+      profile_rows(s, values, stages, "layer", [&](const ProfileKey& k, json& row) { row["layer_type"] = types[k]; });
+  return profile_chart(
+      s, stages, std::move(rows),
+      {"grad_norm_by_layer",
+       "Gradient norm by layer",
+       "Gradient norm of each layer with parameters (log scale), mean over the ok runs' seeds with the band from "
+       "the least to the largest, at the first probed epoch (before any update) and at the last. Falling towards "
+       "the input (layer 0): a vanishing gradient; rising: an exploding one.",
+       {}},
+      "layer", "layer index", {{"layer_type", "nominal"}});
 }
 
 Chart learning_curves_chart(const ReportInput&, const Study& s) {
   const std::pair<const char*, double EpochRecord::*> metrics[] = {{"test accuracy", &EpochRecord::test_accuracy},
                                                                    {"test loss", &EpochRecord::test_loss}};
   // (variant, cell, metric, epoch) -> values over the ok runs.
-  std::map<std::tuple<std::string, std::string, int, std::int64_t>, Spread> values;
+  std::map<ProfileKey, Spread> values;
   for (const auto* run : s.ok)
     for (const auto& e : run->epochs)
       for (int m = 0; m < 2; ++m) {
@@ -324,7 +337,7 @@ Chart lag_chart(const ReportInput& in, const Study& s) {
     stages.first.insert(e.first);
     if (e.second != e.first) stages.last.insert(e.second);
   }
-  std::map<std::tuple<std::string, std::string, int, std::int64_t>, Spread> values;
+  std::map<ProfileKey, Spread> values;
   for (const auto& r : in.lag) {
     auto run = ok_by_key.find(r.key);
     if (run == ok_by_key.end() || !std::isfinite(r.grad_norm) || r.grad_norm <= 0) continue;
@@ -333,33 +346,15 @@ Chart lag_chart(const ReportInput& in, const Study& s) {
     if (r.epoch == first) values[{run->second->variant, cell, 0, r.lag}].values.push_back(r.grad_norm);
     if (r.epoch == last && last != first) values[{run->second->variant, cell, 1, r.lag}].values.push_back(r.grad_norm);
   }
-  json rows = json::array();
-  for (const auto& variant : s.variants)
-    for (const auto& cell : s.cells)
-      for (int stage = 0; stage < 2; ++stage)
-        for (const auto& [k, spread] : values) {
-          if (std::get<0>(k) != variant || std::get<1>(k) != cell || std::get<2>(k) != stage) continue;
-          json row{{"variant", variant}, {"cell", cell}, {"stage", stages.label(stage)}, {"lag", std::get<3>(k)}};
-          row.update(spread.fields());
-          rows.push_back(row);
-        }
-  const std::string description =
-      "Recurrent runs: the norm of the error signal that reaches each lag (time steps back from the loss), log "
-      "scale, mean over the ok runs' seeds with the band from the least to the largest. Falling with the lag: the "
-      "error vanishes before it reaches the early steps.";
-  Chart c{"error_flow_by_lag", "Error flow by lag", description, {}};
-  c.spec = faceted(s, rows, c.title, description,
-                   {{"field", "stage"}, {"type", "nominal"}, {"sort", stages.order()}, {"title", nullptr}},
-                   band_and_line(s, "lag", "lag (time steps back)", "gradient norm", true,
-                                 tooltip({{"variant", "nominal"},
-                                          {"cell", "nominal"},
-                                          {"stage", "nominal"},
-                                          {"lag", "quantitative"},
-                                          {"mean", "quantitative"},
-                                          {"min", "quantitative"},
-                                          {"max", "quantitative"},
-                                          {"n", "quantitative"}})));
-  return c;
+  return profile_chart(
+      s, stages, profile_rows(s, values, stages, "lag"),
+      {"error_flow_by_lag",
+       "Error flow by lag",
+       "Recurrent runs: the norm of the error signal that reaches each lag (time steps back from the loss), log "
+       "scale, mean over the ok runs' seeds with the band from the least to the largest. Falling with the lag: the "
+       "error vanishes before it reaches the early steps.",
+       {}},
+      "lag", "lag (time steps back)", {});
 }
 
 }  // namespace
