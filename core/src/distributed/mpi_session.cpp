@@ -259,6 +259,16 @@ DistributedOutcome outcome_of(const Bytes& bytes) {
   return o;
 }
 
+// Marks that something happened (a run ended, a message is queued) and wakes
+// the MPI thread waiting on `wake` for it.
+void raise_event(std::mutex& mutex, bool& event, std::condition_variable& wake) {
+  {
+    std::lock_guard lock(mutex);
+    event = true;
+  }
+  wake.notify_all();
+}
+
 // Rank 0: hands the runs out, runs some itself, stores every result.
 DistributedOutcome coordinate(int size, const StudyPlan& plan, const Registry& registry, const DatasetCache& data,
                               ResultStore& store, const ScheduleOptions& options) {
@@ -320,13 +330,7 @@ DistributedOutcome coordinate(int size, const StudyPlan& plan, const Registry& r
     fail(std::current_exception());
   }
 
-  Runners runners(options.threads, [&] {
-    {
-      std::lock_guard lock(mutex);
-      event = true;
-    }
-    wake.notify_all();
-  });
+  Runners runners(options.threads, [&] { raise_event(mutex, event, wake); });
   runners.start(
       plan, registry, data, stop_runs,
       [&]() -> std::optional<std::size_t> {
@@ -463,13 +467,7 @@ DistributedOutcome work(const StudyPlan& plan, const Registry& registry, const D
     wake.notify_all();
   };
 
-  Runners runners(options.threads, [&] {
-    {
-      std::lock_guard lock(mutex);
-      event = true;
-    }
-    wake.notify_all();
-  });
+  Runners runners(options.threads, [&] { raise_event(mutex, event, wake); });
   runners.start(
       plan, registry, data, stop_runs,
       [&]() -> std::optional<std::size_t> {
