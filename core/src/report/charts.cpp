@@ -132,23 +132,33 @@ json tooltip(std::initializer_list<std::pair<const char*, const char*>> fields) 
 // A profile: one value per position (layer or lag) per variant, grid cell and
 // stage (the first and the last probed epoch), drawn as a line with the seeds'
 // band on a log scale, one panel per stage.
-using ProfileKey = std::tuple<std::string, std::string, int, std::int64_t>;  // variant, cell, stage, position
+using ProfileKey = std::tuple<std::string, std::string, int, std::int64_t>;  // variant, cell, facet, position
 
-// The rows in the study's order of variants and cells; `more` adds fields to a row.
-json profile_rows(const Study& s, const std::map<ProfileKey, Spread>& values, const Stages& stages,
-                  const char* position, const std::function<void(const ProfileKey&, json&)>& more = {}) {
+// Rows of values keyed (variant, cell, facet, position), in the study's order
+// of variants and cells: `facet` names the key's third part and `facet_label`
+// gives its text; `more` adds fields to a row.
+json keyed_rows(const Study& s, const std::map<ProfileKey, Spread>& values, const char* facet,
+                const std::function<std::string(int)>& facet_label, const char* position,
+                const std::function<void(const ProfileKey&, json&)>& more = {}) {
   json rows = json::array();
   for (const auto& variant : s.variants)
     for (const auto& cell : s.cells)
-      for (int stage = 0; stage < 2; ++stage)
+      for (int f = 0; f < 2; ++f)
         for (const auto& [k, spread] : values) {
-          if (std::get<0>(k) != variant || std::get<1>(k) != cell || std::get<2>(k) != stage) continue;
-          json row{{"variant", variant}, {"cell", cell}, {"stage", stages.label(stage)}, {position, std::get<3>(k)}};
+          if (std::get<0>(k) != variant || std::get<1>(k) != cell || std::get<2>(k) != f) continue;
+          json row{{"variant", variant}, {"cell", cell}, {facet, facet_label(f)}, {position, std::get<3>(k)}};
           if (more) more(k, row);
           row.update(spread.fields());
           rows.push_back(row);
         }
   return rows;
+}
+
+// A profile's rows: one panel per stage.
+json profile_rows(const Study& s, const std::map<ProfileKey, Spread>& values, const Stages& stages,
+                  const char* position, const std::function<void(const ProfileKey&, json&)>& more = {}) {
+  return keyed_rows(
+      s, values, "stage", [&](int stage) { return stages.label(stage); }, position, more);
 }
 
 Chart profile_chart(const Study& s, const Stages& stages, json rows, Chart c, const char* position,
@@ -215,16 +225,8 @@ Chart learning_curves_chart(const ReportInput&, const Study& s) {
         const double v = e.*(metrics[m].second);
         if (std::isfinite(v)) values[{run->variant, cell_text(run->grid), m, e.epoch}].values.push_back(v);
       }
-  json rows = json::array();
-  for (const auto& variant : s.variants)
-    for (const auto& cell : s.cells)
-      for (int m = 0; m < 2; ++m)
-        for (const auto& [k, spread] : values) {
-          if (std::get<0>(k) != variant || std::get<1>(k) != cell || std::get<2>(k) != m) continue;
-          json row{{"variant", variant}, {"cell", cell}, {"metric", metrics[m].first}, {"epoch", std::get<3>(k)}};
-          row.update(spread.fields());
-          rows.push_back(row);
-        }
+  json rows = keyed_rows(
+      s, values, "metric", [&](int m) { return std::string(metrics[m].first); }, "epoch");
   const std::string description =
       "Test accuracy and test loss after each evaluated epoch (epoch 0: before any update): mean over the ok runs' "
       "seeds, with the band from the least to the largest.";
