@@ -24,5 +24,7 @@ int study_command(const std::vector<std::string>& args);
 int export_command(const std::vector<std::string>& args);
 // gradlab report DIR [-o FILE.html]
 int report_command(const std::vector<std::string>& args);
+// gradlab bifurcation [--w W --b-min B --b-max B --x0 X ...] [-o FILE]
+int bifurcation_command(const std::vector<std::string>& args);
 
 }  // namespace gradlab::cli

@@ -43,6 +43,7 @@ const char* main_help =
     "  study stats DIR   per variant and grid cell: mean, sd, 95% CI; Welch tests against the baseline\n"
     "  export DIR        a study's results as CSV or JSON in long form (--format csv|json)\n"
     "  report DIR        one HTML file about a study: statistics and charts, opens offline (-o FILE.html)\n"
+    "  bifurcation       the one-neuron net x_t = w*sigmoid(x_{t-1}) + b swept over b: attractors and dx_T/db\n"
     "\n"
     "Run 'gradlab <command> --help' for the options of a command.\n"
     "Plugins are searched in --plugin-dir folders, then GRADLAB_PLUGIN_PATH, then the bundled folder.\n";
@@ -362,7 +363,8 @@ int main(int argc, char** argv) {
     if (command == "study") return gradlab::cli::study_command(rest);
     if (command == "export") return gradlab::cli::export_command(rest);
     if (command == "report") return gradlab::cli::report_command(rest);
-    auto close = nearest_names(command, {"train", "plugins", "study", "export", "report"});
+    if (command == "bifurcation") return gradlab::cli::bifurcation_command(rest);
+    auto close = nearest_names(command, {"train", "plugins", "study", "export", "report", "bifurcation"});
     throw InputError("gradlab", "unknown command '" + command + "'" +
                                     (close.empty() ? "" : "; did you mean '" + close.front() + "'?") +
                                     " (see gradlab --help)");
