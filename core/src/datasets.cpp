@@ -189,18 +189,20 @@ fs::path resolve(const std::string& path, const DataContext& context) {
 }
 
 // Labelled rows -> a classification split: `label_column` holds integer labels.
+// With steps > 1 a row's other values are `steps` blocks of features, step 0
+// first: the split's example-major storage in the same order.
 void fill_split(Split& split, const std::vector<std::vector<double>>& rows, std::size_t begin, std::size_t end,
-                std::size_t label_column, double scale, const std::string& where, Index& classes) {
-  const std::size_t features = rows.front().size() - 1;
+                std::size_t label_column, double scale, const std::string& where, Index& classes, Index steps = 1) {
+  const Index values = static_cast<Index>(rows.front().size() - 1);
   split.examples = static_cast<Index>(end - begin);
-  split.inputs.resize(static_cast<Index>(features), split.examples);
+  split.inputs.resize(values / steps, split.examples * steps);
   split.labels.resize(end - begin);
   for (std::size_t r = begin; r < end; ++r) {
     const auto& row = rows[r];
-    std::size_t f = 0;
+    Scalar* out = split.inputs.data() + static_cast<Index>(r - begin) * values;
     for (std::size_t c = 0; c < row.size(); ++c) {
       if (c == label_column) continue;
-      split.inputs(static_cast<Index>(f++), static_cast<Index>(r - begin)) = static_cast<Scalar>(row[c] / scale);
+      *out++ = static_cast<Scalar>(row[c] / scale);
     }
     double label = row[label_column];
     if (label < 0 || label != std::floor(label) || label > 1e6)
@@ -297,10 +299,14 @@ std::shared_ptr<const Dataset> load_csv(const Params& params, const DataContext&
   if (label < 0 || label >= width)
     throw InputError(path.string(), "label_column " + std::to_string(params.integer("label_column")) + " outside the " +
                                         std::to_string(width) + " columns");
+  const Index steps = static_cast<Index>(params.integer("steps"));
+  if ((width - 1) % steps != 0)
+    throw InputError(path.string(), "rows have " + std::to_string(width - 1) + " values besides the label, not a " +
+                                        "multiple of steps = " + std::to_string(steps));
   auto data = std::make_shared<Dataset>();
   data->name = "csv";
   data->task = Task::classification;
-  data->input = {width - 1, 1};
+  data->input = {(width - 1) / steps, steps};
   double scale = params.real("scale");
   Index classes = 0;
   if (!params.string("test_path").empty()) {
@@ -309,14 +315,16 @@ std::shared_ptr<const Dataset> load_csv(const Params& params, const DataContext&
     if (static_cast<std::int64_t>(test_rows.front().size()) != width)
       throw InputError(test_path.string(), "has " + std::to_string(test_rows.front().size()) +
                                                " columns, the training file " + std::to_string(width));
-    fill_split(data->train, rows, 0, rows.size(), std::size_t(label), scale, path.string(), classes);
-    fill_split(data->test, test_rows, 0, test_rows.size(), std::size_t(label), scale, test_path.string(), classes);
+    fill_split(data->train, rows, 0, rows.size(), std::size_t(label), scale, path.string(), classes, steps);
+    fill_split(data->test, test_rows, 0, test_rows.size(), std::size_t(label), scale, test_path.string(), classes,
+               steps);
   } else {
     auto test_count = static_cast<std::size_t>(std::floor(params.real("test_fraction") * double(rows.size())));
     if (test_count >= rows.size()) throw InputError(path.string(), "test_fraction leaves no training rows");
-    fill_split(data->train, rows, 0, rows.size() - test_count, std::size_t(label), scale, path.string(), classes);
+    fill_split(data->train, rows, 0, rows.size() - test_count, std::size_t(label), scale, path.string(), classes,
+               steps);
     fill_split(data->test, rows, rows.size() - test_count, rows.size(), std::size_t(label), scale, path.string(),
-               classes);
+               classes, steps);
   }
   data->outputs = classes;
   return data;
@@ -341,18 +349,36 @@ void check_dataset(const Dataset& data) {
       fail(name + " inputs are " + std::to_string(split->inputs.rows()) + "x" + std::to_string(split->inputs.cols()) +
            ", expected " + std::to_string(features) + "x" + std::to_string(split->examples * steps) + " (" +
            std::to_string(split->examples) + " examples x " + std::to_string(steps) + " steps)");
-    if (data.task == Task::classification) {
-      if (static_cast<Index>(split->labels.size()) != split->examples)
-        fail(name + " split has " + std::to_string(split->labels.size()) + " labels for " +
+    if (!split->lengths.empty()) {
+      if (static_cast<Index>(split->lengths.size()) != split->examples)
+        fail(name + " split has " + std::to_string(split->lengths.size()) + " sequence lengths for " +
              std::to_string(split->examples) + " examples");
-      for (std::size_t i = 0; i < split->labels.size(); ++i)
+      for (std::size_t i = 0; i < split->lengths.size(); ++i)
+        if (split->lengths[i] < 1 || split->lengths[i] > steps)
+          fail(name + " example " + std::to_string(i) + " has length " + std::to_string(split->lengths[i]) +
+               ", outside 1.." + std::to_string(steps));
+    }
+    // Targets: one per example, or one per step (example-major) for every_step data.
+    const Index per_example = data.target_at == TargetAt::every_step ? steps : 1;
+    auto padded = [&](Index column) {
+      return per_example > 1 && column % steps >= split->length(column / steps, steps);
+    };
+    if (data.task == Task::classification) {
+      if (static_cast<Index>(split->labels.size()) != split->examples * per_example)
+        fail(name + " split has " + std::to_string(split->labels.size()) + " labels for " +
+             std::to_string(split->examples) + " examples" +
+             (per_example > 1 ? " x " + std::to_string(steps) + " steps" : std::string()));
+      for (std::size_t i = 0; i < split->labels.size(); ++i) {
+        if (padded(Index(i))) continue;  // padded steps carry -1 by convention; never read
         if (split->labels[i] < 0 || split->labels[i] >= data.outputs)
-          fail(name + " example " + std::to_string(i) + " has label " + std::to_string(split->labels[i]) +
-               ", outside 0.." + std::to_string(data.outputs - 1));
-    } else if (split->targets.rows() != data.outputs || split->targets.cols() != split->examples) {
+          fail(name + " example " + std::to_string(Index(i) / per_example) +
+               (per_example > 1 ? " step " + std::to_string(Index(i) % per_example) : std::string()) + " has label " +
+               std::to_string(split->labels[i]) + ", outside 0.." + std::to_string(data.outputs - 1));
+      }
+    } else if (split->targets.rows() != data.outputs || split->targets.cols() != split->examples * per_example) {
       fail(name + " targets are " + std::to_string(split->targets.rows()) + "x" +
            std::to_string(split->targets.cols()) + ", expected " + std::to_string(data.outputs) + "x" +
-           std::to_string(split->examples));
+           std::to_string(split->examples * per_example));
     } else if (!split->targets.allFinite()) {
       fail(name + " targets hold a NaN or infinite value");
     }
@@ -400,6 +426,10 @@ void register_builtin_datasets(Registry& registry) {
             .describe("fraction of rows (the last ones) held out for test when there is no test_path"),
         ParamSpec::integer("label_column", -1).describe("column of the class label; negative counts from the end"),
         ParamSpec::boolean("header", false).describe("skip the first line"),
+        ParamSpec::integer("steps", 1)
+            .at_least(1)
+            .at_most(1 << 20)
+            .describe("time steps per row: a row holds steps x features inputs, step 0 first, then the label"),
         ParamSpec::real("scale", 1.0).positive().describe("divide every feature by this")}},
       load_csv);
 }

@@ -13,8 +13,9 @@ namespace {
 constexpr double bytes_per_scalar = sizeof(Scalar);
 }  // namespace
 
-Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs, NetworkLimits limits)
-    : layers_(std::move(layers)), input_(input), task_(task), outputs_(outputs) {
+Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs, NetworkLimits limits,
+                 TargetAt target_at)
+    : layers_(std::move(layers)), input_(input), task_(task), outputs_(outputs), target_at_(target_at) {
   if (layers_.empty()) throw InputError("model", "has no layers");
   shapes_.push_back(input);
   Index params = 0, buffers = 0;
@@ -35,6 +36,12 @@ Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index
     }
     if (out.features <= 0 || out.steps <= 0)
       throw InputError(entry.where, "layer '" + entry.type + "' produced an empty output shape");
+    // Steps only ever stay or collapse to one (a recurrent layer's last step):
+    // that is what lets every layer read the batch's lengths the same way.
+    if (out.steps != shapes_.back().steps && out.steps != 1)
+      throw InputError(entry.where, "layer '" + entry.type + "' turns " + std::to_string(shapes_.back().steps) +
+                                        " time steps into " + std::to_string(out.steps) +
+                                        "; a layer may keep its input's steps or produce one step per example");
     const Index count = entry.layer->param_count();
     const Index buffer_count = entry.layer->buffer_count();
     if (count < 0 || buffer_count < 0)
@@ -61,9 +68,18 @@ Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index
   }
   estimated_bytes_ = std::uint64_t(estimate + activations + 2 * bytes_per_scalar * widest * batch);
   const Shape last = shapes_.back();
-  if (last.steps != 1)
-    throw InputError(layers_.back().where, "the model's output has " + std::to_string(last.steps) +
-                                               " time steps; the last layer must produce one output per example");
+  if (target_at_ == TargetAt::sequence_end && last.steps != 1)
+    throw InputError(layers_.back().where,
+                     "the model outputs " + std::to_string(last.steps) +
+                         " time steps per example, but the data set has one target per example (at the end of each "
+                         "sequence); give the last recurrent layer `sequence: last` (with `sequence: all` it keeps "
+                         "every step)");
+  if (target_at_ == TargetAt::every_step && last.steps != input.steps)
+    throw InputError(layers_.back().where, "the data set has a target at every one of its " +
+                                               std::to_string(input.steps) + " steps, but the model outputs " +
+                                               std::to_string(last.steps) +
+                                               " step(s) per example; keep the steps (`sequence: all`)");
+  output_steps_ = last.steps;
   if (last.features != outputs)
     throw InputError(layers_.back().where, "the model outputs " + std::to_string(last.features) +
                                                " values per example, but the data set has " + std::to_string(outputs) +
@@ -96,8 +112,26 @@ void Network::reserve(Index max_batch) {
   grad_a_.resize(widest, max_batch);
   grad_b_.resize(widest, max_batch);
   batch_inputs_.resize(input_.features, input_.steps * max_batch);
-  labels_.resize(static_cast<std::size_t>(max_batch));
-  if (task_ == Task::regression) targets_.resize(outputs_, max_batch);
+  labels_.resize(static_cast<std::size_t>(output_steps_ * max_batch));
+  if (task_ == Task::regression) targets_.resize(outputs_, output_steps_ * max_batch);
+  if (input_.steps > 1) lengths_.resize(static_cast<std::size_t>(max_batch));
+  example_output_.resize(outputs_, output_steps_);
+  example_target_.resize(task_ == Task::regression ? outputs_ : 0, output_steps_);
+  example_labels_.resize(static_cast<std::size_t>(output_steps_));
+  lag_probes_.resize(layers_.size());
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    lag_probes_[i].hidden.assign(static_cast<std::size_t>(shapes_[i].steps), 0.0);
+    lag_probes_[i].cell.assign(static_cast<std::size_t>(shapes_[i].steps), 0.0);
+  }
+}
+
+ForwardContext Network::context(Mode mode, bool update_statistics, const BatchView& batch) const {
+  ForwardContext ctx;
+  ctx.mode = mode;
+  ctx.update_statistics = update_statistics;
+  ctx.batch = batch.batch;
+  ctx.lengths = input_.steps > 1 ? batch.lengths : nullptr;
+  return ctx;
 }
 
 MatrixMap Network::activation(Index i, Index batch) {
@@ -119,22 +153,28 @@ BatchView Network::gather_range(const Split& split, Index first, Index count) {
 BatchView Network::gather_examples(const Split& split, const std::int64_t* order, Index first, Index count) {
   reserve(count);
   const Index steps = input_.steps;
+  const bool ragged = steps > 1 && !split.lengths.empty();
   for (Index b = 0; b < count; ++b) {
     const Index example = order ? static_cast<Index>(order[b]) : first + b;
     // Split storage is example-major (steps consecutive columns per example);
     // a batch is time-major (column t * batch + b), so recurrent layers read
-    // one contiguous block per step.
+    // one contiguous block per step. Targets follow the same layout.
     for (Index t = 0; t < steps; ++t) batch_inputs_.col(t * count + b) = split.inputs.col(example * steps + t);
-    if (task_ == Task::classification)
-      labels_[static_cast<std::size_t>(b)] = split.labels[static_cast<std::size_t>(example)];
-    else
-      targets_.col(b) = split.targets.col(example);
+    if (steps > 1) lengths_[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(split.length(example, steps));
+    for (Index t = 0; t < output_steps_; ++t) {
+      const Index column = t * count + b, stored = example * output_steps_ + t;
+      if (task_ == Task::classification)
+        labels_[static_cast<std::size_t>(column)] = split.labels[static_cast<std::size_t>(stored)];
+      else
+        targets_.col(column) = split.targets.col(stored);
+    }
   }
   BatchView view;
   view.inputs = batch_inputs_.data();
   view.batch = count;
   view.labels = task_ == Task::classification ? labels_.data() : nullptr;
   view.targets = task_ == Task::regression ? targets_.data() : nullptr;
+  view.lengths = ragged ? lengths_.data() : nullptr;
   return view;
 }
 
@@ -151,53 +191,90 @@ void Network::forward(const BatchView& batch, Index upto, const ForwardContext& 
   }
 }
 
-double Network::output_loss(const BatchView& batch, bool gradient, Index* correct) {
+Network::LossTotals Network::output_loss(const BatchView& batch, bool gradient) {
   const Index n = batch.batch;
-  ConstMatrixMap out(activations_.back().data(), outputs_, n);
-  MatrixMap grad(grad_a_.data(), outputs_, n);
-  double total = 0.0;
-  Index right = 0;
+  const Index columns = output_steps_ * n;
+  ConstMatrixMap out(activations_.back().data(), outputs_, columns);
+  MatrixMap grad(grad_a_.data(), outputs_, columns);
+  // Scored columns: every column for sequence_end targets (one per example);
+  // for every_step targets, the valid steps only (column t * n + b).
+  auto scored = [&](Index c) { return output_steps_ == 1 || !batch.lengths || c / n < Index(batch.lengths[c % n]); };
+  LossTotals totals;
+  for (Index c = 0; c < columns; ++c) totals.scored += scored(c) ? 1 : 0;
   if (task_ == Task::classification) {
-    // Softmax + cross-entropy, the mean over the batch (PyTorch's
-    // CrossEntropyLoss()); the gradient is (softmax - onehot) / n.
-    const Scalar inv_n = Scalar(1) / static_cast<Scalar>(n);
-    for (Index b = 0; b < n; ++b) {
+    // Softmax + cross-entropy, the mean over the scored steps (PyTorch's
+    // CrossEntropyLoss(), which ignores padded targets the same way); the
+    // gradient is (softmax - onehot) / scored.
+    totals.count = double(totals.scored);
+    const Scalar inv_n = totals.scored > 0 ? Scalar(1) / static_cast<Scalar>(totals.scored) : Scalar(0);
+    for (Index c = 0; c < columns; ++c) {
+      if (!scored(c)) {
+        if (gradient) grad.col(c).setZero();
+        continue;
+      }
       Index best = 0;
-      const Scalar top = out.col(b).maxCoeff(&best);
+      const Scalar top = out.col(c).maxCoeff(&best);
       double sum = 0.0;
-      for (Index c = 0; c < outputs_; ++c) sum += std::exp(double(out(c, b) - top));
+      for (Index k = 0; k < outputs_; ++k) sum += std::exp(double(out(k, c) - top));
       const double log_sum = std::log(sum) + double(top);
-      const std::int32_t label = batch.labels[b];
-      total += log_sum - double(out(label, b));
-      if (best == label) ++right;
+      const std::int32_t label = batch.labels[c];
+      totals.sum += log_sum - double(out(label, c));
+      if (best == label) ++totals.correct;
       if (gradient) {
-        for (Index c = 0; c < outputs_; ++c)
-          grad(c, b) = static_cast<Scalar>(std::exp(double(out(c, b)) - log_sum)) * inv_n;
-        grad(label, b) -= inv_n;
+        for (Index k = 0; k < outputs_; ++k)
+          grad(k, c) = static_cast<Scalar>(std::exp(double(out(k, c)) - log_sum)) * inv_n;
+        grad(label, c) -= inv_n;
       }
     }
-    total /= double(n);
   } else {
-    // Mean squared error over all outputs (PyTorch's MSELoss()).
-    ConstMatrixMap target(batch.targets, outputs_, n);
-    const double count = double(outputs_ * n);
-    for (Index b = 0; b < n; ++b)
-      for (Index c = 0; c < outputs_; ++c) {
-        const double diff = double(out(c, b)) - double(target(c, b));
-        total += diff * diff;
-        if (gradient) grad(c, b) = static_cast<Scalar>(2.0 * diff / count);
+    // Mean squared error over all outputs of the scored steps (PyTorch's MSELoss()).
+    ConstMatrixMap target(batch.targets, outputs_, columns);
+    totals.count = double(outputs_ * totals.scored);
+    for (Index c = 0; c < columns; ++c) {
+      if (!scored(c)) {
+        if (gradient) grad.col(c).setZero();
+        continue;
       }
-    total /= count;
+      for (Index k = 0; k < outputs_; ++k) {
+        const double diff = double(out(k, c)) - double(target(k, c));
+        totals.sum += diff * diff;
+        if (gradient) grad(k, c) = static_cast<Scalar>(2.0 * diff / totals.count);
+      }
+    }
   }
-  if (correct) *correct = right;
-  return total;
+  return totals;
 }
 
-void Network::backward(const BatchView& batch, const ForwardContext& ctx) {
+Index Network::count_solved(const BatchView& batch, const Split& split, Index first, const SuccessCriterion& success) {
+  const Index n = batch.batch;
+  ConstMatrixMap out(activations_.back().data(), outputs_, output_steps_ * n);
+  Index solved = 0;
+  for (Index b = 0; b < n; ++b) {
+    const Index example = first + b;
+    const Index length = output_steps_ == 1 ? 1 : split.length(example, output_steps_);
+    for (Index t = 0; t < length; ++t) {
+      example_output_.col(t) = out.col(t * n + b);
+      if (task_ == Task::regression)
+        example_target_.col(t) = split.targets.col(example * output_steps_ + t);
+      else
+        example_labels_[static_cast<std::size_t>(t)] =
+            split.labels[static_cast<std::size_t>(example * output_steps_ + t)];
+    }
+    const bool ok =
+        success.solved(ConstMatrixMap(example_output_.data(), outputs_, length),
+                       ConstMatrixMap(example_target_.data(), task_ == Task::regression ? outputs_ : 0, length),
+                       task_ == Task::classification ? example_labels_.data() : nullptr);
+    solved += ok ? 1 : 0;
+  }
+  return solved;
+}
+
+void Network::backward(const BatchView& batch, const ForwardContext& ctx, std::vector<LagProbe>* lag_probes) {
   // grad_a_ holds d(loss)/d(output of the last layer); each layer writes the
   // gradient of its input into the other buffer, then the roles swap.
   Matrix* grad_out = &grad_a_;
   Matrix* grad_in = &grad_b_;
+  ForwardContext layer_ctx = ctx;
   for (Index i = layer_count() - 1; i >= 0; --i) {
     const Shape in_shape = shapes_[i];
     const Shape out_shape = shapes_[i + 1];
@@ -206,11 +283,12 @@ void Network::backward(const BatchView& batch, const ForwardContext& ctx) {
         i == 0 ? input_view(batch) : ConstMatrixMap(activations_[i - 1].data(), in_shape.features, in_shape.steps * n);
     ConstMatrixMap out(activations_[i].data(), out_shape.features, out_shape.steps * n);
     ConstMatrixMap g_out(grad_out->data(), out_shape.features, out_shape.steps * n);
+    layer_ctx.lag_probe = lag_probes ? &(*lag_probes)[static_cast<std::size_t>(i)] : nullptr;
     if (i == 0) {
-      layers_[i].layer->backward(in, out, g_out, nullptr, ctx);
+      layers_[i].layer->backward(in, out, g_out, nullptr, layer_ctx);
     } else {
       MatrixMap g_in(grad_in->data(), in_shape.features, in_shape.steps * n);
-      layers_[i].layer->backward(in, out, g_out, &g_in, ctx);
+      layers_[i].layer->backward(in, out, g_out, &g_in, layer_ctx);
       std::swap(grad_out, grad_in);
     }
   }
@@ -218,9 +296,9 @@ void Network::backward(const BatchView& batch, const ForwardContext& ctx) {
 
 double Network::loss_and_gradient(const BatchView& batch) {
   reserve(batch.batch);
-  ForwardContext ctx{Mode::train, true, batch.batch};
+  const ForwardContext ctx = context(Mode::train, true, batch);
   forward(batch, layer_count(), ctx);
-  const double value = output_loss(batch, true, nullptr);
+  const double value = output_loss(batch, true).mean();
   grads_.setZero();
   backward(batch, ctx);
   return value;
@@ -228,9 +306,9 @@ double Network::loss_and_gradient(const BatchView& batch) {
 
 double Network::loss(const BatchView& batch) {
   reserve(batch.batch);
-  ForwardContext ctx{Mode::eval, false, batch.batch};
+  const ForwardContext ctx = context(Mode::eval, false, batch);
   forward(batch, layer_count(), ctx);
-  return output_loss(batch, false, nullptr);
+  return output_loss(batch, false).mean();
 }
 
 void Network::forward_prefix(const BatchView& batch, Index upto, MatrixMap out) {
@@ -242,7 +320,7 @@ void Network::forward_prefix(const BatchView& batch, Index upto, MatrixMap out) 
                                 std::to_string(out.cols()) + ", the activation is " + std::to_string(s.features) + "x" +
                                 std::to_string(s.steps * batch.batch));
   reserve(batch.batch);
-  ForwardContext ctx{Mode::eval, false, batch.batch};
+  const ForwardContext ctx = context(Mode::eval, false, batch);
   forward(batch, upto, ctx);
   if (upto == 0)
     out = input_view(batch);
@@ -250,14 +328,18 @@ void Network::forward_prefix(const BatchView& batch, Index upto, MatrixMap out) 
     out = activation(upto - 1, batch.batch);
 }
 
-Network::Evaluation Network::evaluate(const Split& split) {
+Network::Evaluation Network::evaluate(const Split& split, const SuccessCriterion* success) {
   Evaluation result;
   const Index total = split.examples;
   if (total == 0) return result;
+  // The chunk is the reserved batch: evaluation takes no more activation
+  // memory than a training step or a probe (for long sequences the planned
+  // batch has no floor of its own, see run.cpp planned_batch).
   const Index chunk = std::max<Index>(max_batch_, 1);
   reserve(chunk);
-  double loss_sum = 0.0;
-  Index correct = 0;
+  LossTotals totals;
+  Index solved = 0;
+  const bool criterion = success && *success;
   // One forward pass over the split, chunk by chunk, nothing allocated: with one
   // step per example a chunk of the split is already in batch layout and is read
   // in place; sequences are copied into the time-major batch workspace.
@@ -274,24 +356,33 @@ Network::Evaluation Network::evaluate(const Split& split) {
     } else {
       batch = gather_range(split, first, count);
     }
-    ForwardContext ctx{Mode::eval, false, count};
-    forward(batch, layer_count(), ctx);
-    Index right = 0;
-    loss_sum += output_loss(batch, false, &right) * double(count);
-    correct += right;
+    forward(batch, layer_count(), context(Mode::eval, false, batch));
+    const LossTotals chunk_totals = output_loss(batch, false);
+    totals.sum += chunk_totals.sum;
+    totals.count += chunk_totals.count;
+    totals.scored += chunk_totals.scored;
+    totals.correct += chunk_totals.correct;
+    if (criterion) solved += count_solved(batch, split, first, *success);
   }
-  result.loss = loss_sum / double(total);
-  result.accuracy = task_ == Task::classification ? double(correct) / double(total) : 0.0;
+  result.loss = totals.mean();
+  result.accuracy =
+      task_ == Task::classification && totals.scored > 0 ? double(totals.correct) / double(totals.scored) : 0.0;
+  if (criterion) result.success_rate = double(solved) / double(total);
   return result;
 }
 
 std::vector<LayerProbe> Network::probe(const BatchView& batch) {
   reserve(batch.batch);
-  ForwardContext ctx{Mode::train, false, batch.batch};
+  const ForwardContext ctx = context(Mode::train, false, batch);
   forward(batch, layer_count(), ctx);
-  output_loss(batch, true, nullptr);
+  output_loss(batch, true);
   grads_.setZero();
-  backward(batch, ctx);
+  for (auto& lag : lag_probes_) {
+    std::fill(lag.hidden.begin(), lag.hidden.end(), 0.0);
+    std::fill(lag.cell.begin(), lag.cell.end(), 0.0);
+    lag.has_cell = lag.reported = false;
+  }
+  backward(batch, ctx, &lag_probes_);
   std::vector<LayerProbe> rows;
   for (Index i = 0; i < layer_count(); ++i) {
     LayerProbe row;
@@ -309,8 +400,14 @@ std::vector<LayerProbe> Network::probe(const BatchView& batch) {
     ConstMatrixMap in =
         i == 0 ? input_view(batch) : ConstMatrixMap(activations_[i - 1].data(), s.features, s.steps * batch.batch);
     const Shape o = shapes_[i + 1];
-    row.saturation =
-        layers_[i].layer->saturation(in, ConstMatrixMap(activations_[i].data(), o.features, o.steps * batch.batch));
+    row.saturation = layers_[i].layer->saturation(
+        in, ConstMatrixMap(activations_[i].data(), o.features, o.steps * batch.batch), ctx);
+    const LagProbe& lag = lag_probes_[static_cast<std::size_t>(i)];
+    if (lag.reported) {
+      for (double v : lag.hidden) row.grad_by_lag.push_back(std::sqrt(v));
+      if (lag.has_cell)
+        for (double v : lag.cell) row.cell_grad_by_lag.push_back(std::sqrt(v));
+    }
     rows.push_back(row);
   }
   return rows;

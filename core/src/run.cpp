@@ -88,8 +88,11 @@ void collect_layer_provenance(const Registry& registry, const std::vector<LayerS
       return q.kind == p.kind && q.name == p.name && q.params == p.params;
     });
     if (!seen) out.push_back(p);
-    if (l.init) {
-      auto ip = provenance(registry, ComponentKind::initializer, *l.init);
+    std::vector<const ComponentChoice*> inits;
+    if (l.init) inits.push_back(&*l.init);
+    for (const auto& part : l.part_inits) inits.push_back(&part.second);
+    for (const auto* init : inits) {
+      auto ip = provenance(registry, ComponentKind::initializer, *init);
       bool seen_init = std::any_of(out.begin(), out.end(), [&](const ComponentProvenance& q) {
         return q.kind == ip.kind && q.name == ip.name && q.params == ip.params;
       });
@@ -125,8 +128,15 @@ std::shared_ptr<Layer> make_layer(const Registry& registry, const LayerSpec& spe
   if (spec.init)
     init = make_at(*spec.init, "initializer",
                    [&] { return registry.make_initializer(spec.init->name, spec.init->params); });
+  std::vector<std::pair<std::string, std::shared_ptr<const Initializer>>> part_inits;
+  for (const auto& [key, choice] : spec.part_inits)
+    part_inits.emplace_back(key, make_at(choice, "initializer", [&, &choice = choice] {
+                              return registry.make_initializer(choice.name, choice.params);
+                            }));
   try {
-    return registry.make_layer(spec.layer.name, spec.layer.params, std::move(children));
+    auto layer = registry.make_layer(spec.layer.name, spec.layer.params, std::move(children));
+    for (auto& [key, part] : part_inits) layer->set_initializer(key, std::move(part));
+    return layer;
   } catch (const InputError&) {
     throw;
   } catch (const std::exception& e) {
@@ -139,7 +149,7 @@ bool all_finite(const Vector& v) { return v.allFinite(); }
 }  // namespace
 
 std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry, std::uint64_t max_bytes) {
-  DataContext context{spec.spec_dir, default_data_dir().string(), max_bytes};
+  DataContext context{spec.spec_dir, default_data_dir().string(), max_bytes, spec.training.seed};
   try {
     auto data = registry.make_dataset(spec.data.name, spec.data.params, context);
     if (data->train.examples == 0)
@@ -155,6 +165,10 @@ std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry&
 Index planned_batch(const RunSpec& spec, const Dataset& data) {
   const Index batch = std::min<Index>(spec.training.batch_size, data.train.examples);
   const Index probe = std::min<Index>(spec.probes.batch, data.train.examples);
+  // Feed-forward evaluation goes faster in chunks of at least 256 examples;
+  // a sequence batch is `steps` times wider, so there the training and probe
+  // batches alone set it (evaluation chunks are never wider than they are).
+  if (data.input.steps > 1) return std::max<Index>(batch, probe);
   return std::max<Index>({batch, probe, 256});
 }
 
@@ -171,7 +185,7 @@ std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& regi
   NetworkLimits limits;
   limits.max_bytes = max_bytes;
   limits.batch = planned_batch(spec, data);
-  return std::make_shared<Network>(std::move(layers), data.input, data.task, data.outputs, limits);
+  return std::make_shared<Network>(std::move(layers), data.input, data.task, data.outputs, limits, data.target_at);
 }
 
 nlohmann::json to_json(const RunSummary& s) {
@@ -192,15 +206,26 @@ nlohmann::json to_json(const RunSummary& s) {
              {"test_loss", number(e.test_loss)},
              {"test_accuracy", number(e.test_accuracy)},
              {"seconds", e.seconds}};
+    if (e.success_rate) row["success_rate"] = number(*e.success_rate);
+    if (e.train_success_rate) row["train_success_rate"] = number(*e.train_success_rate);
     if (!e.layers.empty()) {
       row["layers"] = json::array();
-      for (const auto& l : e.layers)
-        row["layers"].push_back({{"index", l.index},
-                                 {"type", l.type},
-                                 {"param_count", l.param_count},
-                                 {"grad_norm", number(l.grad_norm)},
-                                 {"weight_norm", number(l.weight_norm)},
-                                 {"saturation", number(l.saturation)}});
+      for (const auto& l : e.layers) {
+        json layer{{"index", l.index},
+                   {"type", l.type},
+                   {"param_count", l.param_count},
+                   {"grad_norm", number(l.grad_norm)},
+                   {"weight_norm", number(l.weight_norm)},
+                   {"saturation", number(l.saturation)}};
+        auto curve = [&](const std::vector<double>& values) {
+          json array = json::array();
+          for (double v : values) array.push_back(number(v));
+          return array;
+        };
+        if (!l.grad_by_lag.empty()) layer["grad_by_lag"] = curve(l.grad_by_lag);
+        if (!l.cell_grad_by_lag.empty()) layer["cell_grad_by_lag"] = curve(l.cell_grad_by_lag);
+        row["layers"].push_back(layer);
+      }
     }
     out["epochs"].push_back(row);
   }
@@ -211,6 +236,8 @@ nlohmann::json to_json(const RunSummary& s) {
                  {"train_accuracy", number(last.train_accuracy)},
                  {"test_loss", number(last.test_loss)},
                  {"test_accuracy", number(last.test_accuracy)}};
+    if (last.success_rate) final_row["success_rate"] = number(*last.success_rate);
+    if (last.train_success_rate) final_row["train_success_rate"] = number(*last.train_success_rate);
   }
   final_row["epochs_run"] = s.epochs_run;
   final_row["seconds"] = s.seconds;
@@ -301,13 +328,16 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
     EpochRecord record;
     record.epoch = epoch;
     lap(summary.timing.other);
-    auto train = network->evaluate(data->train);
-    auto test = network->evaluate(data->test);
+    const SuccessCriterion* success = data->success ? &data->success : nullptr;
+    auto train = network->evaluate(data->train, success);
+    auto test = network->evaluate(data->test, success);
     lap(summary.timing.evaluation);
     record.train_loss = train.loss;
     record.train_accuracy = train.accuracy;
     record.test_loss = test.loss;
     record.test_accuracy = test.accuracy;
+    record.success_rate = test.success_rate;
+    record.train_success_rate = train.success_rate;
     if (probe) {
       record.layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
       lap(summary.timing.probes);

@@ -163,9 +163,14 @@ LayerSpec parse_layer(const Registry& registry, const YAML::Node& node, const Lo
   const auto& entry = registry.get(ComponentKind::layer, spec.layer.name, where(type_node));
   std::set<std::string> reserved{"type", "init"};
   if (entry.info.accepts_children) reserved.insert("layers");
+  for (const auto& key : entry.info.initializer_keys) reserved.insert(key);
   spec.layer.params = validate_params("layer '" + spec.layer.name + "'", entry.info.schema,
                                       map ? map : YAML::Node(YAML::NodeType::Map), reserved, where);
   if (map && map["init"]) spec.init = parse_component(registry, ComponentKind::initializer, map["init"], "init", where);
+  for (const auto& key : entry.info.initializer_keys)
+    if (map && map[key])
+      spec.part_inits.emplace_back(key,
+                                   parse_component(registry, ComponentKind::initializer, map[key], key.c_str(), where));
   if (entry.info.accepts_children) {
     if (!map || !map["layers"]) throw InputError(where(node), "layer '" + spec.layer.name + "' needs 'layers: [...]'");
     std::size_t children = 0;

@@ -254,7 +254,8 @@ TEST_P(LayerConformance, SaturationIsAFraction) {
   const Matrix x = input(rng);
   const Matrix y = r.forward(x, Mode::train);
   const double s =
-      r.layer->saturation(ConstMatrixMap(x.data(), x.rows(), x.cols()), ConstMatrixMap(y.data(), y.rows(), y.cols()));
+      r.layer->saturation(ConstMatrixMap(x.data(), x.rows(), x.cols()), ConstMatrixMap(y.data(), y.rows(), y.cols()),
+                          LayerRig::context(Mode::train, false, r.batch_of(x)));
   EXPECT_GE(s, 0.0);
   EXPECT_LE(s, 1.0);
 }

@@ -26,11 +26,8 @@ class LeakyRelu final : public ElementwiseLayer {
   // still learns, but only through the small slope a, so its gradient is
   // scaled down by a for the whole batch. Counted per unit, as for relu, so
   // the two rectifiers' numbers are comparable.
-  double saturation(ConstMatrixMap in, ConstMatrixMap) const override {
-    if (in.rows() == 0 || in.cols() == 0) return 0.0;
-    Index flat = 0;
-    for (Index u = 0; u < in.rows(); ++u) flat += (in.row(u).array() > Scalar(0)).any() ? 0 : 1;
-    return double(flat) / double(in.rows());
+  double saturation(ConstMatrixMap in, ConstMatrixMap, const ForwardContext& ctx) const override {
+    return dead_unit_fraction(in, ctx);
   }
 
  private:

@@ -38,5 +38,7 @@ TEST(LeakyReluLayer, SaturationCountsUnitsNegativeForTheWholeBatch) {
       -1, 2, -5,    // positive once
       1, 2, 3;
   const Matrix y = r.forward(x, Mode::train);
-  EXPECT_DOUBLE_EQ(r.layer->saturation(ConstMatrixMap(x.data(), 3, 3), ConstMatrixMap(y.data(), 3, 3)), 1.0 / 3.0);
+  EXPECT_DOUBLE_EQ(r.layer->saturation(ConstMatrixMap(x.data(), 3, 3), ConstMatrixMap(y.data(), 3, 3),
+                                       LayerRig::context(Mode::train, false, 3)),
+                   1.0 / 3.0);
 }

@@ -24,11 +24,8 @@ class Relu final : public ElementwiseLayer {
   // time step). Such a unit gets no gradient from this batch at all; a unit that
   // is zero for only some examples is merely sparse, not dead. Judging per unit
   // rather than per entry is what separates "dying ReLU" from ordinary sparsity.
-  double saturation(ConstMatrixMap, ConstMatrixMap out) const override {
-    if (out.rows() == 0 || out.cols() == 0) return 0.0;
-    Index dead = 0;
-    for (Index u = 0; u < out.rows(); ++u) dead += (out.row(u).array() > Scalar(0)).any() ? 0 : 1;
-    return double(dead) / double(out.rows());
+  double saturation(ConstMatrixMap, ConstMatrixMap out, const ForwardContext& ctx) const override {
+    return dead_unit_fraction(out, ctx);
   }
 };
 

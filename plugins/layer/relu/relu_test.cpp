@@ -30,5 +30,7 @@ TEST(ReluLayer, SaturationCountsDeadUnits) {
       -1, -1, 0.1,  // alive for one example: sparse, not dead
       1, 2, 3;      // alive
   const Matrix y = r.forward(x, Mode::train);
-  EXPECT_DOUBLE_EQ(r.layer->saturation(ConstMatrixMap(x.data(), 4, 3), ConstMatrixMap(y.data(), 4, 3)), 0.5);
+  EXPECT_DOUBLE_EQ(r.layer->saturation(ConstMatrixMap(x.data(), 4, 3), ConstMatrixMap(y.data(), 4, 3),
+                                       LayerRig::context(Mode::train, false, 3)),
+                   0.5);
 }

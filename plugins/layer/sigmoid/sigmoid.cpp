@@ -16,9 +16,8 @@ class Sigmoid final : public ElementwiseLayer {
     if (grad_in) grad_in->array() = grad_out.array() * out.array() * (Scalar(1) - out.array());
   }
   // Flat where f'(x) = y(1 - y) < 0.01 * max f' = 0.0025.
-  double saturation(ConstMatrixMap, ConstMatrixMap out) const override {
-    if (out.size() == 0) return 0.0;
-    return double((out.array() * (Scalar(1) - out.array()) < Scalar(0.0025)).count()) / double(out.size());
+  double saturation(ConstMatrixMap in, ConstMatrixMap out, const ForwardContext& ctx) const override {
+    return valid_fraction(in, out, ctx, [](Scalar, Scalar y) { return y * (Scalar(1) - y) < Scalar(0.0025); });
   }
 };
 

@@ -16,9 +16,8 @@ class Tanh final : public ElementwiseLayer {
   }
   // Saturation, as for the sigmoid, counts entries (unit x example) in the flat
   // region: f'(x) = 1 - y^2 < 0.01 * max f' = 0.01, i.e. |y| > 0.995.
-  double saturation(ConstMatrixMap, ConstMatrixMap out) const override {
-    if (out.size() == 0) return 0.0;
-    return double((Scalar(1) - out.array().square() < Scalar(0.01)).count()) / double(out.size());
+  double saturation(ConstMatrixMap in, ConstMatrixMap out, const ForwardContext& ctx) const override {
+    return valid_fraction(in, out, ctx, [](Scalar, Scalar y) { return Scalar(1) - y * y < Scalar(0.01); });
   }
 };
 

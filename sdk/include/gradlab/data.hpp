@@ -1,7 +1,13 @@
 // Data sets as the core and plugins see them.
+//
+// Layout: a batch is a column-major [features, steps * batch] matrix, time-major
+// (column t * batch + b is step t of example b); a Split stores each example's
+// steps together, example-major (column e * steps + t); a sequence shorter than
+// `steps` is padded at its end, and its length says how many steps are valid.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -11,22 +17,52 @@ namespace gradlab {
 
 enum class Task { classification, regression };
 
-// One split. `inputs` has one column per example for feed-forward data, or
-// `steps` consecutive columns per example (example-major) for sequences.
-// Classification fills `labels` (0 .. classes-1); regression fills `targets`
-// ([outputs, examples]).
+// Where a sequence's targets are: one per example, due at its last valid step
+// (a classifier of whole sequences, the adding problem), or one per valid step
+// (next-symbol prediction). Feed-forward data (steps = 1) is sequence_end.
+enum class TargetAt { sequence_end, every_step };
+
+// One split, in the layout above.
+//  - inputs: [features, examples * steps]; padded steps hold zeros.
+//  - labels (classification): one per example (sequence_end), or one per step
+//    (every_step, example-major like the inputs, -1 at padded steps), each in
+//    0 .. classes-1.
+//  - targets (regression): [outputs, examples] (sequence_end) or
+//    [outputs, examples * steps] (every_step; padded steps hold zeros).
+//  - lengths: the valid steps of each example, 1 .. steps; empty when every
+//    example has all `steps` of them.
 struct Split {
   Matrix inputs;
   std::vector<std::int32_t> labels;
   Matrix targets;
+  std::vector<std::int32_t> lengths;
   Index examples = 0;
+
+  Index length(Index example, Index steps) const {
+    return lengths.empty() ? steps : static_cast<Index>(lengths[static_cast<std::size_t>(example)]);
+  }
+};
+
+// A task's own measure of an example being solved (the long-time-lag
+// benchmarks' published criteria: "absolute error below 0.04 at the end").
+// solved(output, target, labels) sees one example at its scored steps: the
+// model's output [outputs, n], and the regression targets [outputs, n] (empty
+// for classification) or the n class labels (null for regression), where n is
+// 1 for sequence_end targets and the example's length for every_step ones.
+// It must be a pure function: it is called concurrently.
+struct SuccessCriterion {
+  std::string description;  // one line, with its source
+  std::function<bool(ConstMatrixMap output, ConstMatrixMap target, const std::int32_t* labels)> solved;
+  explicit operator bool() const { return static_cast<bool>(solved); }
 };
 
 struct Dataset {
   std::string name;
   Task task = Task::classification;
-  Shape input;        // per-example input shape
+  Shape input;        // per-example input shape; steps = the longest sequence
   Index outputs = 0;  // number of classes, or target dimension for regression
+  TargetAt target_at = TargetAt::sequence_end;
+  SuccessCriterion success;  // empty: the summary reports no success_rate
   Split train;
   Split test;
 };
@@ -39,6 +75,22 @@ struct DataContext {
   // and sizes declared in headers against it before allocating, and refuses
   // (std::invalid_argument or the core's InputError) what exceeds it.
   std::uint64_t max_bytes = ~std::uint64_t(0);
+  // The run spec's training.seed. A generated data set draws from its own
+  // `seed` parameter combined with this, never from a run's per-seed stream,
+  // so every run of a study variant (and every study seed) sees the same data.
+  std::int64_t seed = 0;
 };
+
+// Combines a data set's own seed with DataContext::seed into the seed of its
+// generator (splitmix64 of both, so nearby seeds give unrelated streams).
+inline std::uint64_t data_seed(std::int64_t dataset_seed, std::int64_t run_seed) {
+  auto mix = [](std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(static_cast<std::uint64_t>(dataset_seed)) ^ static_cast<std::uint64_t>(run_seed));
+}
 
 }  // namespace gradlab

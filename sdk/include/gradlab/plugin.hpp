@@ -52,6 +52,11 @@ struct ComponentInfo {
   // Layers only: the spec node may hold `layers: [...]`, built by the host and
   // handed to the factory as children (a residual block).
   bool accepts_children = false;
+  // Layers only: spec keys besides `init:` that name an initializer for a part
+  // of the layer's weights (an RNN's "recurrent_init"). The host validates and
+  // builds each one given and hands it over with Layer::set_initializer before
+  // initialize(); a key left out leaves that part to the layer's `init`.
+  std::vector<std::string> initializer_keys;
 };
 
 // A child layer of a block, with the initializer its spec node asked for

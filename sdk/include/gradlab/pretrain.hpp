@@ -1,4 +1,9 @@
 // The PretrainStrategy interface and the view of the network it works on.
+//
+// Layout: a batch is a column-major [features, steps * batch] matrix, time-major
+// (column t * batch + b is step t of example b); a Split stores each example's
+// steps together, example-major (column e * steps + t); a sequence shorter than
+// `steps` is padded at its end, and its length says how many steps are valid.
 #pragma once
 
 #include <cstdint>
@@ -15,13 +20,16 @@
 
 namespace gradlab {
 
-// A batch of examples: inputs [features, batch * steps] and, for
-// classification, one label per example (else regression targets).
+// A batch of examples in batch layout: inputs [features, steps * batch]; for
+// classification the labels, else the regression targets, one per example or
+// (every_step data) one per step, time-major like the inputs; the valid steps
+// of each example (null: all).
 struct BatchView {
   const Scalar* inputs = nullptr;
   Index batch = 0;
   const std::int32_t* labels = nullptr;
   const Scalar* targets = nullptr;
+  const std::int32_t* lengths = nullptr;
 };
 
 // The network as a pretraining strategy sees it. Layer indices are those of

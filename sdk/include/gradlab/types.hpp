@@ -1,10 +1,11 @@
 // Scalar and matrix vocabulary shared by the core and every plugin.
 //
-// Layout convention: a batch of activations is a column-major matrix with one
-// column per example (and per time step for sequences, time-major:
-// column t * batch + b holds step t of example b). Weights are stored as PyTorch
-// stores them, row-major [out, in], so a weights file is a straight copy of the
-// flat parameter vector.
+// Layout: a batch is a column-major [features, steps * batch] matrix, time-major
+// (column t * batch + b is step t of example b); a Split stores each example's
+// steps together, example-major (column e * steps + t); a sequence shorter than
+// `steps` is padded at its end, and its length says how many steps are valid.
+// Weights are stored as PyTorch stores them, row-major [out, in], so a weights
+// file is a straight copy of the flat parameter vector.
 #pragma once
 
 #include <Eigen/Core>

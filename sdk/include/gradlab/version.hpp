@@ -13,7 +13,9 @@ namespace gradlab {
 // Bumped whenever an SDK interface, the PluginInfo struct or a factory signature
 // changes in a way that makes an older plugin unsafe to call. The host refuses any
 // plugin whose api_version differs.
-inline constexpr std::uint32_t plugin_api_version = 2;  // 2: DataContext::max_bytes
+// 2: DataContext::max_bytes. 3: sequences (Split::lengths, TargetAt,
+// SuccessCriterion, ForwardContext::lengths and lag_probe, saturation's ctx).
+inline constexpr std::uint32_t plugin_api_version = 3;
 
 inline constexpr const char* version_string = GRADLAB_VERSION_STRING;
 

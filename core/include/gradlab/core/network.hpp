@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,10 @@ struct LayerProbe {
   double grad_norm = 0.0;
   double weight_norm = 0.0;
   double saturation = 0.0;
+  // Recurrent layers only (else empty): the error flow by lag, lag 0 first
+  // (LagProbe), and for layers with a cell state the same for the cell.
+  std::vector<double> grad_by_lag;
+  std::vector<double> cell_grad_by_lag;
 };
 
 // A parameter or buffer tensor with its flattened-model name ("3.weight").
@@ -53,7 +58,12 @@ class Network final : public Model {
   // the model's estimated memory (parameters, gradients, optimizer state,
   // buffers and activations for limits.batch) exceeds limits.max_bytes: the
   // layer that crosses the line is named.
-  Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs, NetworkLimits limits = {});
+  //
+  // With sequence input, each layer's output has its input's steps or one
+  // step; the model's output has one step for sequence_end targets and the
+  // data's steps for every_step targets.
+  Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs, NetworkLimits limits = {},
+          TargetAt target_at = TargetAt::sequence_end);
 
   // A network owns its flat vectors and its layers are bound to them: a copy
   // would share the layers and write through them into the original.
@@ -73,17 +83,21 @@ class Network final : public Model {
 
   struct Evaluation {
     double loss = 0.0;
-    double accuracy = 0.0;  // classification only
+    double accuracy = 0.0;  // classification only: of the scored steps (one per example, or every valid step)
+    std::optional<double> success_rate;  // when a success criterion is given
   };
   // Mean loss and accuracy over a whole split, in eval mode: one forward pass,
-  // in chunks of the reserved batch size, allocating nothing after reserve().
-  Evaluation evaluate(const Split& split);
+  // in chunks of the reserved batch size (no more columns than a training
+  // batch takes), allocating nothing after reserve(). With `success`, also the
+  // fraction of examples it counts as solved.
+  Evaluation evaluate(const Split& split, const SuccessCriterion* success = nullptr);
   // Gradient probe on one batch, train-mode statistics, nothing updated.
   std::vector<LayerProbe> probe(const BatchView& batch);
 
   std::vector<NamedTensor> named_tensors(bool include_buffers = true);
   VectorMap buffers() { return VectorMap(buffers_.data(), buffers_.size()); }
   Task task() const { return task_; }
+  TargetAt target_at() const { return target_at_; }
   Shape input_shape() const { return input_; }
   Index outputs() const { return outputs_; }
 
@@ -110,9 +124,24 @@ class Network final : public Model {
  private:
   BatchView gather_examples(const Split& split, const std::int64_t* order, Index first, Index count);
   void forward(const BatchView& batch, Index upto, const ForwardContext& ctx);
-  // Mean loss of the last forward; writes d(loss)/d(output) into the gradient workspace when `gradient`.
-  double output_loss(const BatchView& batch, bool gradient, Index* correct);
-  void backward(const BatchView& batch, const ForwardContext& ctx);
+  // The loss of the last forward, summed over what it averages (classification:
+  // the scored steps; regression: their outputs), with how many there are and
+  // how many scored steps were classified right.
+  struct LossTotals {
+    double sum = 0.0;
+    double count = 0.0;
+    Index scored = 0, correct = 0;
+    double mean() const { return count > 0 ? sum / count : 0.0; }
+  };
+  // Writes d(mean loss)/d(output) into the gradient workspace when `gradient`;
+  // padded steps get a zero gradient and add nothing.
+  LossTotals output_loss(const BatchView& batch, bool gradient);
+  // Fraction-of-solved bookkeeping for evaluate(): examples of `batch` that
+  // `success` counts as solved (the batch's examples start at `first` in split).
+  Index count_solved(const BatchView& batch, const Split& split, Index first, const SuccessCriterion& success);
+  // lag_probes: null, or one LagProbe per layer, handed to it in its backward.
+  void backward(const BatchView& batch, const ForwardContext& ctx, std::vector<LagProbe>* lag_probes = nullptr);
+  ForwardContext context(Mode mode, bool update_statistics, const BatchView& batch) const;
   MatrixMap activation(Index i, Index batch);
   ConstMatrixMap input_view(const BatchView& batch) const;
 
@@ -123,14 +152,20 @@ class Network final : public Model {
   Shape input_;
   Task task_;
   Index outputs_;
+  TargetAt target_at_;
+  Index output_steps_ = 1;  // steps of the model's output: 1, or input_.steps for every_step targets
 
   Index max_batch_ = 0;
   std::uint64_t estimated_bytes_ = 0;
-  std::vector<Matrix> activations_;  // activations_[i] = output of layer i
-  Matrix grad_a_, grad_b_;           // ping-pong input/output gradients
-  Matrix batch_inputs_;              // gathered batch
-  std::vector<std::int32_t> labels_;
-  Matrix targets_;
+  std::vector<Matrix> activations_;         // activations_[i] = output of layer i
+  Matrix grad_a_, grad_b_;                  // ping-pong input/output gradients
+  Matrix batch_inputs_;                     // gathered batch
+  std::vector<std::int32_t> labels_;        // per scored column, time-major
+  Matrix targets_;                          // [outputs, scored columns], time-major
+  std::vector<std::int32_t> lengths_;       // per example of the gathered batch (sequences only)
+  Matrix example_output_, example_target_;  // one example's scored steps, for success criteria
+  std::vector<std::int32_t> example_labels_;
+  std::vector<LagProbe> lag_probes_;
 };
 
 }  // namespace gradlab

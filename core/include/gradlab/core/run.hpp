@@ -28,6 +28,9 @@ struct EpochRecord {
   std::int64_t epoch = 0;  // 0 = before any update (after pretraining)
   double train_loss = 0.0, train_accuracy = 0.0;
   double test_loss = 0.0, test_accuracy = 0.0;
+  // The data set's own success criterion (Dataset::success), when it has one:
+  // the fraction of test (train) examples solved.
+  std::optional<double> success_rate, train_success_rate;
   std::vector<LayerProbe> layers;  // empty on epochs that were not probed
   double seconds = 0.0;            // wall time since the run started
 };

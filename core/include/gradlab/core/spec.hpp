@@ -29,7 +29,9 @@ struct ComponentChoice {
 struct LayerSpec {
   ComponentChoice layer;
   std::optional<ComponentChoice> init;  // this layer's own `init:`, if any
-  std::vector<LayerSpec> children;      // `layers:` of a block (residual)
+  // Further initializers by key (ComponentInfo::initializer_keys), e.g. recurrent_init.
+  std::vector<std::pair<std::string, ComponentChoice>> part_inits;
+  std::vector<LayerSpec> children;  // `layers:` of a block (residual)
 };
 
 struct TrainingOptions {
