@@ -124,7 +124,7 @@ that knows this CPU (Debian 12's 0.3.21 knows Haswell, Zen, SkylakeX, Cooperlake
   fi
 fi
 
-cases=("mlp_64-100x10-10_sigmoid/batch:32" "mlp_784-1024x4-10_sigmoid/batch:256")
+cases=("mlp_64-100x10-10_sigmoid/batch:32" "mlp_784-1024x4-10_sigmoid/batch:256" "lstm_2-64-1_T100/batch:32")
 results=$(mktemp)
 gradlab_context=$(mktemp)
 trap 'rm -f "$results" "$gradlab_context"' EXIT

@@ -1,11 +1,15 @@
 #!/usr/bin/python3
-"""PyTorch baseline for gradlab_bench: the same two training loops, one thread.
+"""PyTorch baseline for gradlab_bench: the same training loops, one thread.
 
 Cases (the same in bench/gradlab_bench.cpp):
   mlp_64-100x10-10_sigmoid/batch:32    64 inputs, 10 hidden Linear+Sigmoid layers of 100, 10 classes
   mlp_784-1024x4-10_sigmoid/batch:256  784 inputs, 4 hidden Linear+Sigmoid layers of 1024, 10 classes
 Both: nn.CrossEntropyLoss, SGD lr 0.01, inputs uniform in [0, 1), uniform random
 labels, batches drawn in a fixed shuffled order (an index_select per step).
+  lstm_2-64-1_T100/batch:32  the adding problem's shapes: nn.LSTM(2, 64) over 100
+    steps, nn.Linear(64, 1) on the last step, nn.MSELoss, SGD lr 0.01, inputs
+    uniform in [-1, 1), targets uniform in [0, 1) (time-major (T, B, 2) batches
+    gathered with index_select, as gradlab gathers its batch).
 
 Prints one line per case: `<name> <samples/s> <samples per CPU second>` (and
 `--json` prints JSON). The second rate divides by the process's CPU time
@@ -88,6 +92,64 @@ def run_case(name, inputs, hidden, depth, classes, batch, examples, min_time):
     return steps * batch / elapsed, steps * batch / max(cpu, 1e-9)
 
 
+LSTM_CASES = [
+    # name, inputs, hidden, steps, batch, examples
+    ("train/lstm_2-64-1_T100/batch:32", 2, 64, 100, 32, 1024),
+]
+
+
+class LastStep(nn.Module):
+    def __init__(self, inputs, hidden):
+        super().__init__()
+        self.lstm = nn.LSTM(inputs, hidden)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        h, _ = self.lstm(x)
+        return self.out(h[-1])
+
+
+def run_lstm_case(name, inputs, hidden, steps_per_example, batch, examples, min_time):
+    g = torch.Generator().manual_seed(1)
+    x_all = torch.rand(steps_per_example, examples, inputs, generator=g) * 2 - 1
+    y_all = torch.rand(examples, 1, generator=g)
+    order = torch.randperm(examples, generator=g)
+    model = LastStep(inputs, hidden)
+    loss_fn = nn.MSELoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    starts = list(range(0, examples - batch + 1, batch))
+    index = [order[s:s + batch].contiguous() for s in starts]
+
+    def step(i):
+        idx = index[i % len(index)]
+        x = x_all.index_select(1, idx)
+        y = y_all.index_select(0, idx)
+        opt.zero_grad(set_to_none=False)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return timed(name, step, batch, min_time)
+
+
+def timed(name, step, batch, min_time):
+    for i in range(10):  # warm-up
+        step(i)
+    steps = 10
+    while True:
+        t0, c0 = time.perf_counter(), time.process_time()
+        for i in range(steps):
+            loss = step(i)
+        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if elapsed >= min_time:
+            break
+        steps = max(steps * 2, int(steps * min_time / max(elapsed, 1e-6) * 1.2))
+    if not torch.isfinite(loss):
+        raise RuntimeError(f"{name}: the loss is not finite")
+    return steps * batch / elapsed, steps * batch / max(cpu, 1e-9)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--min-time", type=float, default=2.0, help="seconds per measured round (default 2)")
@@ -98,10 +160,11 @@ def main():
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     results, cpu_results = {}, {}
-    for case in CASES:
+    for case in CASES + LSTM_CASES:
         if args.filter and args.filter not in case[0]:
             continue
-        results[case[0]], cpu_results[case[0]] = run_case(*case, min_time=args.min_time)
+        run = run_case if case in CASES else run_lstm_case
+        results[case[0]], cpu_results[case[0]] = run(*case, min_time=args.min_time)
         if not args.json:
             print(f"{case[0]} {results[case[0]]:.1f} {cpu_results[case[0]]:.1f}", flush=True)
     if args.json:

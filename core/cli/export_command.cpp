@@ -29,15 +29,20 @@ struct Table {
   std::vector<std::vector<nlohmann::json>> rows;  // values as JSON (numbers, strings, null)
 };
 
-Table build_table(const study::StudyRecords& records, bool layers) {
+enum class TableKind { metrics, layers, lags };
+
+Table build_table(const study::StudyRecords& records, TableKind kind) {
+  const bool layers = kind != TableKind::metrics;
   Table t;
   std::vector<std::string> axes;
   for (const auto& run : records.runs)
     for (auto it = run.grid.begin(); it != run.grid.end(); ++it)
       if (std::find(axes.begin(), axes.end(), it.key()) == axes.end()) axes.push_back(it.key());
   std::vector<std::string> fixed{"key", "variant", "grid", "seed_index", "seed", "status", "epoch"};
-  if (layers)
+  if (kind == TableKind::layers)
     for (const char* c : {"layer", "layer_type", "probe", "value"}) fixed.push_back(c);
+  else if (kind == TableKind::lags)
+    for (const char* c : {"layer", "layer_type", "lag", "probe", "value"}) fixed.push_back(c);
   else
     for (const char* c : {"metric", "value"}) fixed.push_back(c);
   t.columns = {"key", "variant", "grid"};
@@ -59,6 +64,29 @@ Table build_table(const study::StudyRecords& records, bool layers) {
           auto row = head;
           row.insert(row.end(), {e.epoch, name, number(v)});
           t.rows.push_back(std::move(row));
+        }
+        // A task's own success criterion (the long-time-lag benchmarks).
+        const std::pair<const char*, const std::optional<double>*> rates[] = {
+            {"success_rate", &e.success_rate}, {"train_success_rate", &e.train_success_rate}};
+        for (const auto& [name, v] : rates)
+          if (*v) {
+            auto row = head;
+            row.insert(row.end(), {e.epoch, name, number(**v)});
+            t.rows.push_back(std::move(row));
+          }
+        continue;
+      }
+      if (kind == TableKind::lags) {
+        for (const auto& l : e.layers) {
+          const std::pair<const char*, const std::vector<double>*> curves[] = {
+              {"grad_by_lag", &l.grad_by_lag}, {"cell_grad_by_lag", &l.cell_grad_by_lag}};
+          for (const auto& [name, values] : curves)
+            for (std::size_t k = 0; k < values->size(); ++k) {
+              auto row = head;
+              row.insert(row.end(), {e.epoch, static_cast<std::int64_t>(l.index), l.type, static_cast<std::int64_t>(k),
+                                     name, number((*values)[k])});
+              t.rows.push_back(std::move(row));
+            }
         }
         continue;
       }
@@ -110,8 +138,9 @@ int export_command(const std::vector<std::string>& args) {
   po::options_description options("gradlab export DIR --format csv|json [options]");
   options.add_options()("help,h", "show this help")("format,f", po::value<std::string>(), "csv or json; required")(
       "table,t", po::value<std::string>()->default_value("metrics"),
-      "metrics (run x epoch x metric) or layers (run x epoch x layer x probe)")(
-      "output,o", po::value<std::string>(), "write to this file (default: standard output)");
+      "metrics (run x epoch x metric), layers (run x epoch x layer x probe) or lags (run x epoch x recurrent layer "
+      "x lag x probe: the error flow by lag)")("output,o", po::value<std::string>(),
+                                               "write to this file (default: standard output)");
   auto line = parse_command_line(args, options);
   const po::variables_map& vm = line.vm;
   if (vm.count("help")) {
@@ -126,12 +155,14 @@ int export_command(const std::vector<std::string>& args) {
   const std::string format = vm["format"].as<std::string>(), table = vm["table"].as<std::string>();
   if (format != "csv" && format != "json")
     throw InputError("--format", "expected csv or json, got " + quote_text(format));
-  if (table != "metrics" && table != "layers")
-    throw InputError("--table", "expected metrics or layers, got " + quote_text(table));
+  if (table != "metrics" && table != "layers" && table != "lags")
+    throw InputError("--table", "expected metrics, layers or lags, got " + quote_text(table));
   std::optional<OutputFile> output;
   if (vm.count("output")) output = OutputFile::prepare("--output", vm["output"].as<std::string>());
   const auto records = study::load_records(words[0]);
-  const auto t = build_table(records, table == "layers");
+  const auto t = build_table(records, table == "layers" ? TableKind::layers
+                                      : table == "lags" ? TableKind::lags
+                                                        : TableKind::metrics);
   const std::string bytes = format == "csv" ? to_csv(t) : to_json_records(t);
   if (output)
     output->write(bytes);

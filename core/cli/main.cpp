@@ -222,6 +222,37 @@ void print_layer_table(const EpochRecord& first, const EpochRecord* last) {
   }
 }
 
+// Error flow by lag of each recurrent layer: |d loss / d h| (and the cell's)
+// at log-spaced lags before the sequences' last step, first and last probed
+// epoch. An exponential fall along a row is the vanishing gradient in time.
+void print_lag_table(const EpochRecord& first, const EpochRecord* last) {
+  for (std::size_t i = 0; i < first.layers.size(); ++i) {
+    const auto& l = first.layers[i];
+    if (l.grad_by_lag.empty()) continue;
+    std::vector<std::size_t> lags;
+    for (std::size_t k : {0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000})
+      if (k < l.grad_by_lag.size()) lags.push_back(k);
+    if (lags.back() != l.grad_by_lag.size() - 1) lags.push_back(l.grad_by_lag.size() - 1);
+    std::printf("error flow by lag, layer %lld (%s): norm of d(loss)/d(state) at lag k steps before the end\n",
+                (long long)l.index, l.type.c_str());
+    std::printf("  %-14s", "lag");
+    for (auto k : lags) std::printf(" %9zu", k);
+    std::printf("\n");
+    auto row = [&](const char* what, const EpochRecord& e, bool cell) {
+      if (i >= e.layers.size()) return;
+      const auto& values = cell ? e.layers[i].cell_grad_by_lag : e.layers[i].grad_by_lag;
+      if (values.empty()) return;
+      std::printf("  %-14s", (std::string(what) + "@" + std::to_string(e.epoch)).c_str());
+      for (auto k : lags) std::printf(" %9.2e", k < values.size() ? values[k] : 0.0);
+      std::printf("\n");
+    };
+    row("h", first, false);
+    if (last && last != &first) row("h", *last, false);
+    row("cell", first, true);
+    if (last && last != &first) row("cell", *last, true);
+  }
+}
+
 int train_command(const std::vector<std::string>& args) {
   po::options_description options("gradlab train SPEC [options]");
   options.add_options()("help,h", "show this help")(
@@ -235,7 +266,8 @@ int train_command(const std::vector<std::string>& args) {
       "memory the run may plan to use (data set and model), e.g. 2G or 512M; larger inputs or models are "
       "refused before they are allocated (default: 3/4 of the memory the machine, cgroup and ulimit allow)")(
       "show-layers",
-      "print the per-layer probe table (gradient norm, weight norm, saturation) of epoch 0 and the last epoch");
+      "print the per-layer probe table (gradient norm, weight norm, saturation) of epoch 0 and the last epoch, "
+      "and for recurrent layers the error flow by lag");
   options.add(plugin_dir_option());
   po::options_description hidden;
   hidden.add_options()("spec", po::value<std::vector<std::string>>(), "");
@@ -278,7 +310,12 @@ int train_command(const std::vector<std::string>& args) {
       char line[256];
       std::snprintf(line, sizeof line, "epoch %3lld/%lld  loss %.4f  train %5.1f%%  test %5.1f%%", (long long)r.epoch,
                     (long long)epochs, r.train_loss, 100 * r.train_accuracy, 100 * r.test_accuracy);
-      std::cerr << line << flow_ratio(r) << "  " << std::fixed;
+      std::cerr << line;
+      if (r.success_rate) {
+        std::snprintf(line, sizeof line, "  solved %5.1f%%", 100 * *r.success_rate);
+        std::cerr << line;
+      }
+      std::cerr << flow_ratio(r) << "  " << std::fixed;
       std::cerr.precision(1);
       std::cerr << r.seconds << "s\n" << std::defaultfloat;
     };
@@ -308,6 +345,7 @@ int train_command(const std::vector<std::string>& args) {
     for (const auto& e : s.epochs)
       if (!e.layers.empty()) last_probed = &e;
     print_layer_table(s.epochs.front(), last_probed);
+    print_lag_table(s.epochs.front(), last_probed);
   }
   const auto& last = s.epochs.empty() ? EpochRecord{} : s.epochs.back();
   // A diverged run's last record may hold NaN: print "nan", not the C library's "-nan".
@@ -317,10 +355,11 @@ int train_command(const std::vector<std::string>& args) {
     std::snprintf(text, sizeof text, "%.4f", v);
     return std::string(text);
   };
-  std::printf("status %s  epochs %lld  train_loss %s  train_acc %s  test_acc %s%s  %.2fs\n", to_string(s.status),
+  const std::string solved = last.success_rate ? "  success_rate " + number(*last.success_rate) : std::string();
+  std::printf("status %s  epochs %lld  train_loss %s  train_acc %s  test_acc %s%s%s  %.2fs\n", to_string(s.status),
               (long long)s.epochs_run, number(last.train_loss).c_str(), number(last.train_accuracy).c_str(),
-              number(last.test_accuracy).c_str(), s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(),
-              s.seconds);
+              number(last.test_accuracy).c_str(), solved.c_str(),
+              s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
   if (s.status == RunStatus::diverged)
     std::printf("diverged in epoch %lld: %s\n", (long long)s.diverged_epoch.value_or(0), s.message.c_str());
   std::fflush(stdout);

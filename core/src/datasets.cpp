@@ -392,6 +392,7 @@ void check_dataset(const Dataset& data) {
 
 void register_builtin_datasets(Registry& registry) {
   auto add = [&](ComponentInfo info, DatasetFactory factory) {
+    info.uses_run_seed = false;  // files: the same data whatever the run's seed
     Registry::Entry e{ComponentKind::dataset, std::move(info)};
     e.dataset = std::move(factory);
     registry.add_builtin(std::move(e));

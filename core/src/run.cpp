@@ -148,8 +148,9 @@ bool all_finite(const Vector& v) { return v.allFinite(); }
 
 }  // namespace
 
-std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry, std::uint64_t max_bytes) {
-  DataContext context{spec.spec_dir, default_data_dir().string(), max_bytes, spec.training.seed};
+std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry, std::uint64_t max_bytes,
+                                            std::optional<std::int64_t> run_seed) {
+  DataContext context{spec.spec_dir, default_data_dir().string(), max_bytes, run_seed.value_or(spec.training.seed)};
   try {
     auto data = registry.make_dataset(spec.data.name, spec.data.params, context);
     if (data->train.examples == 0)
@@ -403,7 +404,7 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
 
 RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
   const std::uint64_t budget = options.max_memory ? options.max_memory : default_memory_budget();
-  auto data = options.dataset ? options.dataset : load_dataset(spec, registry, budget);
+  auto data = options.dataset ? options.dataset : load_dataset(spec, registry, budget, options.seed);
   // A shared data set is already in memory; the model gets what is left.
   auto network = build_network(spec, registry, *data, budget);
 

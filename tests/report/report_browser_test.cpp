@@ -115,11 +115,10 @@ TEST(ReportBrowser, DrawsEveryChartAndRunsNoInjectedScript) {
           literal("<img src=x onerror=\"" + inject + "'key')\">") +
           ", status = 'failed', message = " + literal("</script><script>" + inject + "'message')</script> <!-- ") +
           " || char(8232) || ' & more' WHERE id = 1;"
-          // Error flow probes (not recorded by gradlab yet), so the lag chart is drawn too.
-          "CREATE TABLE grad_by_lag (run_id INTEGER, epoch INTEGER, lag INTEGER, grad_norm REAL);"
+          // Error flow probes (this feed-forward study has none), so the lag chart is drawn too.
           "WITH RECURSIVE lags(l) AS (SELECT 0 UNION ALL SELECT l + 1 FROM lags WHERE l < 5) "
-          "INSERT INTO grad_by_lag SELECT r.id, e.e, l, r.id * 1.0 / (1 + l * l * (1 + e.e)) FROM runs r, lags, "
-          "(SELECT 0 AS e UNION ALL SELECT 2) e;");
+          "INSERT INTO grad_by_lag (run_id, epoch, layer, lag, grad_norm) SELECT r.id, e.e, 0, l, "
+          "r.id * 1.0 / (1 + l * l * (1 + e.e)) FROM runs r, lags, (SELECT 0 AS e UNION ALL SELECT 2) e;");
   if (HasFatalFailure()) return;
   const auto page = dir / "report.html";
   auto r = test::run_cli({"report", study.string(), "-o", page.string()});

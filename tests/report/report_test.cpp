@@ -215,12 +215,14 @@ TEST_F(ReportStudy, ErrorFlowChartAppearsWithLagRows) {
   ASSERT_EQ(sqlite3_open((copy / "s" / "results.sqlite").c_str(), &db), SQLITE_OK);
   ASSERT_EQ(
       sqlite3_exec(db,
-                   "CREATE TABLE grad_by_lag (run_id INTEGER, epoch INTEGER, lag INTEGER, grad_norm REAL);"
-                   // Every run: lags 0..3 at epochs 0 and 2, norm = (run id) * 10^-lag (epoch 2: halved).
+                   // Every run: lags 0..3 at epochs 0 and 2, norm = (run id) * 10^-lag (epoch 2: halved),
+                   // on recurrent layer 1; layer 3 (a second recurrent layer) has other values that
+                   // the chart, which shows the first recurrent layer, must not mix in.
                    "WITH RECURSIVE lags(l) AS (SELECT 0 UNION ALL SELECT l + 1 FROM lags WHERE l < 3) "
-                   "INSERT INTO grad_by_lag SELECT r.id, e.e, l, "
+                   "INSERT INTO grad_by_lag (run_id, epoch, layer, lag, grad_norm) SELECT r.id, e.e, n.layer, l, "
                    "r.id * 1.0 / (CASE l WHEN 0 THEN 1 WHEN 1 THEN 10 WHEN 2 THEN 100 ELSE 1000 END) / (1 + e.e / 2) "
-                   "FROM runs r, lags, (SELECT 0 AS e UNION ALL SELECT 2) e;",
+                   "* n.layer FROM runs r, lags, (SELECT 0 AS e UNION ALL SELECT 2) e, "
+                   "(SELECT 1 AS layer UNION ALL SELECT 3) n;",
                    nullptr, nullptr, nullptr),
       SQLITE_OK)
       << sqlite3_errmsg(db);

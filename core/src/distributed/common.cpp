@@ -54,11 +54,14 @@ std::vector<std::uint8_t> encode_summary(const RunSummary& s) {
   for (const auto& e : s.epochs) {
     json layers = json::array();
     for (const auto& l : e.layers)
-      layers.push_back({l.index, l.type, l.param_count, l.grad_norm, l.weight_norm, l.saturation});
+      layers.push_back({l.index, l.type, l.param_count, l.grad_norm, l.weight_norm, l.saturation, l.grad_by_lag,
+                        l.cell_grad_by_lag});
     // Doubles go into CBOR as IEEE values (NaN and infinities included), so
     // they come back bit for bit; JSON text would turn them into null.
-    out["epochs"].push_back(
-        {e.epoch, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.seconds, std::move(layers)});
+    // A success rate that is absent travels as null.
+    auto optional = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
+    out["epochs"].push_back({e.epoch, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.seconds,
+                             std::move(layers), optional(e.success_rate), optional(e.train_success_rate)});
   }
   return json::to_cbor(out);
 }
@@ -92,7 +95,10 @@ RunSummary decode_summary(const std::vector<std::uint8_t>& bytes) {
       r.seconds = e.at(5).get<double>();
       for (const auto& l : e.at(6))
         r.layers.push_back({l.at(0).get<Index>(), l.at(1).get<std::string>(), l.at(2).get<Index>(),
-                            l.at(3).get<double>(), l.at(4).get<double>(), l.at(5).get<double>()});
+                            l.at(3).get<double>(), l.at(4).get<double>(), l.at(5).get<double>(),
+                            l.at(6).get<std::vector<double>>(), l.at(7).get<std::vector<double>>()});
+      if (!e.at(7).is_null()) r.success_rate = e.at(7).get<double>();
+      if (!e.at(8).is_null()) r.train_success_rate = e.at(8).get<double>();
       s.epochs.push_back(std::move(r));
     }
     return s;

@@ -75,17 +75,17 @@ ReportInput load_input(const std::filesystem::path& dir) {
   db.query("SELECT key, message FROM runs WHERE message IS NOT NULL AND message <> '' ORDER BY id",
            [&](sqlite3_stmt* s) { in.messages[text(s, 0)] = text(s, 1); });
 
-  // Error flow by lag. gradlab does not store grad_by_lag probes yet (the
-  // probes table has fixed per-layer columns). The report takes them from a
-  // table grad_by_lag (run_id, epoch, lag, grad_norm), one row per run, probed
-  // epoch and lag, when the database has one: the store that adds the probe
-  // creates that table (or this is where its own layout is read), and the
-  // error_flow_by_lag chart appears by itself (charts.cpp, build_charts).
+  // Error flow by lag (recurrent runs): the store's grad_by_lag table, one
+  // row per run, probed epoch, recurrent layer and lag. The chart shows each
+  // run's FIRST recurrent layer (the one nearest the input, where the error
+  // has come furthest); `gradlab export --table lags` has them all.
   std::set<std::string> columns;
   db.query("SELECT name FROM pragma_table_info('grad_by_lag')", [&](sqlite3_stmt* s) { columns.insert(text(s, 0)); });
-  if (columns.count("run_id") && columns.count("epoch") && columns.count("lag") && columns.count("grad_norm"))
+  if (columns.count("run_id") && columns.count("epoch") && columns.count("layer") && columns.count("lag") &&
+      columns.count("grad_norm"))
     db.query(
         "SELECT r.key, g.epoch, g.lag, g.grad_norm FROM grad_by_lag g JOIN runs r ON r.id = g.run_id "
+        "WHERE g.layer = (SELECT MIN(layer) FROM grad_by_lag WHERE run_id = g.run_id) "
         "ORDER BY r.id, g.epoch, g.lag",
         [&](sqlite3_stmt* s) {
           in.lag.push_back({text(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2), real(s, 3)});

@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS epochs (
 CREATE TABLE IF NOT EXISTS probes (
   run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL, layer INTEGER NOT NULL, type TEXT,
   param_count INTEGER, grad_norm REAL, weight_norm REAL, saturation REAL, PRIMARY KEY (run_id, epoch, layer));
+CREATE TABLE IF NOT EXISTS grad_by_lag (
+  run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL, layer INTEGER NOT NULL,
+  lag INTEGER NOT NULL, grad_norm REAL, cell_grad_norm REAL, PRIMARY KEY (run_id, epoch, layer, lag));
 )";
 
 class Statement {
@@ -83,6 +86,7 @@ class Statement {
     return p ? reinterpret_cast<const char*>(p) : "";
   }
   std::int64_t integer(int col) { return sqlite3_column_int64(stmt_, col); }
+  bool is_null(int col) { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   // NULL (a NaN or Inf that was stored) reads as NaN.
   double real(int col) {
     return sqlite3_column_type(stmt_, col) == SQLITE_NULL ? std::numeric_limits<double>::quiet_NaN()
@@ -92,6 +96,20 @@ class Statement {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+};
+
+bool has_column(sqlite3* db, const std::string& table, const std::string& column) {
+  Statement q(db, ("SELECT name FROM pragma_table_info('" + table + "')").c_str());
+  while (q.step())
+    if (q.text(0) == column) return true;
+  return false;
+}
+
+// Columns added after the first release of the schema: a study folder made
+// by an older gradlab gets them when it is opened again (resumed).
+const std::pair<const char*, const char*> added_columns[] = {
+    {"epochs", "success_rate REAL"},
+    {"epochs", "train_success_rate REAL"},
 };
 
 sqlite3* open_db(const std::filesystem::path& file, int flags, const std::string& uri_suffix = "") {
@@ -180,6 +198,11 @@ std::unique_ptr<ResultStore> ResultStore::open_for_run(const std::filesystem::pa
   store->exec("PRAGMA journal_mode=WAL");
   store->exec("PRAGMA synchronous=NORMAL");
   store->exec(schema_sql);
+  for (const auto& [table, column] : added_columns) {
+    const std::string name = std::string(column).substr(0, std::string(column).find(' '));
+    if (!has_column(store->db_, table, name))
+      store->exec("ALTER TABLE " + std::string(table) + " ADD COLUMN " + column);
+  }
   auto meta = read_meta(store->db_);
   if (meta.empty()) {
     store->exec("BEGIN IMMEDIATE");
@@ -292,8 +315,11 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
           .bind(6, p.path)
           .bind(7, p.params.dump())
           .run();
-    Statement ep(db_, "INSERT INTO epochs VALUES (?,?,?,?,?,?,?)");
+    Statement ep(db_,
+                 "INSERT INTO epochs (run_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds, "
+                 "success_rate, train_success_rate) VALUES (?,?,?,?,?,?,?,?,?)");
     Statement pr(db_, "INSERT INTO probes VALUES (?,?,?,?,?,?,?,?)");
+    Statement lag(db_, "INSERT INTO grad_by_lag VALUES (?,?,?,?,?,?)");
     for (const auto& e : s.epochs) {
       ep.bind(1, id)
           .bind(2, e.epoch)
@@ -301,8 +327,29 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
           .bind(4, e.train_accuracy)
           .bind(5, e.test_loss)
           .bind(6, e.test_accuracy)
-          .bind(7, e.seconds)
-          .run();
+          .bind(7, e.seconds);
+      if (e.success_rate)
+        ep.bind(8, *e.success_rate);
+      else
+        ep.null(8);
+      if (e.train_success_rate)
+        ep.bind(9, *e.train_success_rate);
+      else
+        ep.null(9);
+      ep.run();
+      for (const auto& l : e.layers)
+        for (std::size_t k = 0; k < l.grad_by_lag.size(); ++k) {
+          lag.bind(1, id)
+              .bind(2, e.epoch)
+              .bind(3, static_cast<std::int64_t>(l.index))
+              .bind(4, static_cast<std::int64_t>(k))
+              .bind(5, l.grad_by_lag[k]);
+          if (k < l.cell_grad_by_lag.size())
+            lag.bind(6, l.cell_grad_by_lag[k]);
+          else
+            lag.null(6);
+          lag.run();
+        }
       for (const auto& l : e.layers)
         pr.bind(1, id)
             .bind(2, e.epoch)
@@ -382,9 +429,12 @@ StudyRecords load_records(const std::filesystem::path& dir) {
       }
     }
     {
-      Statement q(db,
-                  "SELECT run_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds FROM epochs "
-                  "ORDER BY run_id, epoch");
+      Statement q(
+          db, (std::string("SELECT run_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds, ") +
+               // A database from before success rates (read-only here: not migrated).
+               (has_column(db, "epochs", "success_rate") ? "success_rate, train_success_rate" : "NULL, NULL") +
+               " FROM epochs ORDER BY run_id, epoch")
+                  .c_str());
       while (q.step()) {
         auto it = by_id.find(q.integer(0));
         if (it == by_id.end()) continue;
@@ -395,6 +445,8 @@ StudyRecords load_records(const std::filesystem::path& dir) {
         e.test_loss = q.real(4);
         e.test_accuracy = q.real(5);
         e.seconds = q.real(6);
+        if (!q.is_null(7)) e.success_rate = q.real(7);
+        if (!q.is_null(8)) e.train_success_rate = q.real(8);
         records.runs[it->second].epochs.push_back(std::move(e));
       }
     }
@@ -417,6 +469,24 @@ StudyRecords load_records(const std::filesystem::path& dir) {
         l.weight_norm = q.real(6);
         l.saturation = q.real(7);
         e->layers.push_back(std::move(l));
+      }
+    }
+    if (has_column(db, "grad_by_lag", "cell_grad_norm")) {
+      Statement q(db,
+                  "SELECT run_id, epoch, layer, lag, grad_norm, cell_grad_norm FROM grad_by_lag "
+                  "ORDER BY run_id, epoch, layer, lag");
+      while (q.step()) {
+        auto it = by_id.find(q.integer(0));
+        if (it == by_id.end()) continue;
+        auto& epochs = records.runs[it->second].epochs;
+        const std::int64_t epoch = q.integer(1), layer = q.integer(2);
+        auto e = std::find_if(epochs.begin(), epochs.end(), [&](const EpochRecord& r) { return r.epoch == epoch; });
+        if (e == epochs.end()) continue;
+        auto l =
+            std::find_if(e->layers.begin(), e->layers.end(), [&](const LayerProbe& p) { return p.index == layer; });
+        if (l == e->layers.end()) continue;
+        l->grad_by_lag.push_back(q.real(4));
+        if (!q.is_null(5)) l->cell_grad_by_lag.push_back(q.real(5));
       }
     }
     auto spec = nlohmann::json::parse(meta["spec"], nullptr, false);

@@ -12,20 +12,27 @@
 
 namespace gradlab::study {
 
-std::string DatasetCache::key(const RunSpec& spec) {
-  return spec.data.name + "\n" + params_to_json(spec.data.params).dump() + "\n" + spec.spec_dir;
+std::string DatasetCache::key(const PlannedRun& run) const {
+  std::string k = run.spec.data.name + "\n" + params_to_json(run.spec.data.params).dump() + "\n" + run.spec.spec_dir;
+  // A generator that draws from the run's seed gives each seed its own data.
+  if (per_seed_.count(run.spec.data.name)) k += "\n" + std::to_string(run.seed);
+  return k;
 }
 
 void DatasetCache::load_all(const StudyPlan& plan, const Registry& registry) {
+  for (const auto& run : plan.runs)
+    if (const auto* entry = registry.find(ComponentKind::dataset, run.spec.data.name);
+        entry && entry->info.uses_run_seed)
+      per_seed_.insert(run.spec.data.name);
   for (const auto& run : plan.runs) {
-    auto k = key(run.spec);
+    auto k = key(run);
     // Bounded as `gradlab train` bounds one (the runs' models get what is left).
-    if (!sets_.count(k)) sets_[k] = load_dataset(run.spec, registry, default_memory_budget());
+    if (!sets_.count(k)) sets_[k] = load_dataset(run.spec, registry, default_memory_budget(), run.seed);
   }
 }
 
-std::shared_ptr<const Dataset> DatasetCache::get(const RunSpec& spec) const {
-  auto it = sets_.find(key(spec));
+std::shared_ptr<const Dataset> DatasetCache::get(const PlannedRun& run) const {
+  auto it = sets_.find(key(run));
   return it == sets_.end() ? nullptr : it->second;
 }
 
@@ -41,7 +48,7 @@ RunOutcome execute_run(const PlannedRun& run, const Registry& registry, const Da
   RunSummary& summary = outcome.summary;
   try {
     RunOptions run_options;
-    run_options.dataset = data.get(run.spec);
+    run_options.dataset = data.get(run);
     run_options.seed = run.seed;
     run_options.cancel = cancel;
     summary = train_run(run.spec, registry, run_options).summary;

@@ -75,9 +75,12 @@ struct DataContext {
   // and sizes declared in headers against it before allocating, and refuses
   // (std::invalid_argument or the core's InputError) what exceeds it.
   std::uint64_t max_bytes = ~std::uint64_t(0);
-  // The run spec's training.seed. A generated data set draws from its own
-  // `seed` parameter combined with this, never from a run's per-seed stream,
-  // so every run of a study variant (and every study seed) sees the same data.
+  // The run's seed (a study's per-run seed, else training.seed). A generator
+  // draws from it (combined with its own `seed` parameter, data_seed()), and
+  // a study then loads one copy per run seed: each seed of a variant is a
+  // trial on fresh sequences, as in the papers' repeated trials. A loader
+  // that ignores it registers with ComponentInfo::uses_run_seed = false and
+  // is loaded once and shared by a study's runs.
   std::int64_t seed = 0;
 };
 

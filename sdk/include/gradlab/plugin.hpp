@@ -57,6 +57,11 @@ struct ComponentInfo {
   // builds each one given and hands it over with Layer::set_initializer before
   // initialize(); a key left out leaves that part to the layer's `init`.
   std::vector<std::string> initializer_keys;
+  // Data sets only: whether the data depends on DataContext::seed (the run's
+  // seed). A study shares one copy of a data set that says false among all
+  // its runs, and loads one per run seed otherwise; true is the safe default
+  // for a generator, a file loader says false.
+  bool uses_run_seed = true;
 };
 
 // A child layer of a block, with the initializer its spec node asked for

@@ -94,9 +94,12 @@ struct RunResult {
 // epochs recorded before stay in the summary.
 RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options = {});
 
-// Loads a data set as the spec describes it, within max_bytes of memory.
+// Loads a data set as the spec describes it, within max_bytes of memory, for
+// a run with seed `run_seed` (default: the spec's training.seed; it reaches
+// only data sets that register uses_run_seed).
 std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry,
-                                            std::uint64_t max_bytes = ~std::uint64_t(0));
+                                            std::uint64_t max_bytes = ~std::uint64_t(0),
+                                            std::optional<std::int64_t> run_seed = std::nullopt);
 
 // Builds the network for a spec and data set, configured but not initialized;
 // refuses (InputError naming the layer) a model estimated beyond max_bytes.

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "gradlab/core/study/results.hpp"
@@ -14,17 +15,20 @@
 
 namespace gradlab::study {
 
-// Data sets by the data component's name, parameters and folder: each loaded once.
+// Data sets by the data component's name, parameters and folder: each loaded
+// once; a generator that draws from the run's seed (ComponentInfo::
+// uses_run_seed) once per run seed.
 class DatasetCache {
  public:
   // Loads every data set the plan names (InputError on a bad one).
   void load_all(const StudyPlan& plan, const Registry& registry);
-  std::shared_ptr<const Dataset> get(const RunSpec& spec) const;
+  std::shared_ptr<const Dataset> get(const PlannedRun& run) const;
   std::size_t size() const { return sets_.size(); }
-  static std::string key(const RunSpec& spec);
 
  private:
+  std::string key(const PlannedRun& run) const;
   std::map<std::string, std::shared_ptr<const Dataset>> sets_;
+  std::set<std::string> per_seed_;  // data set names that draw from the run's seed
 };
 
 struct Progress {
