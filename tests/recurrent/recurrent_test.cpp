@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "conformance/layer_harness.hpp"
+#include "gradlab/core/error.hpp"
+#include "gradlab/core/run.hpp"
 
 using namespace gradlab;
 using namespace gradlab::test;
@@ -601,6 +603,97 @@ TEST(RecurrentLagProbe, TinyCaseEqualsIndependentValues) {
   // Lag 2 exists for the first example only, and is positive.
   EXPECT_GT(probe.hidden[2], 0.0);
   EXPECT_TRUE(probe.reported);
+}
+
+// ---- through the host ----
+
+// A batch smaller than the one reserved (the last batch of an epoch, an
+// evaluation chunk) gives what an instance reserved for exactly that batch gives.
+TEST(RecurrentPadding, SmallerBatchThanReservedGivesTheSameResults) {
+  REQUIRE_LAYERS();
+  for (const auto& pc : padding_cases()) {
+    SCOPED_TRACE(pc.yaml);
+    LayerRig big(build_layer(bundled_registry(), pc.yaml), {kIn, kSteps}, 7, 4);
+    LayerRig exact(build_layer(bundled_registry(), pc.yaml), {kIn, kSteps}, 4, 4);
+    Rng rng(2);
+    const Matrix x7 = random_matrix(kIn, kSteps * 7, rng), x = random_matrix(kIn, kSteps * 4, rng);
+    const Matrix r = random_matrix(big.out.features, big.out.steps * 4, rng);
+    big.lengths = {5, 5, 2, 3, 4, 1, 5};
+    big.forward(x7, Mode::train);  // a full batch first
+    big.lengths = exact.lengths = kLengths;
+    big.grads.setZero();
+    exact.grads.setZero();
+    const Matrix yb = big.forward(x, Mode::train), ye = exact.forward(x, Mode::train);
+    EXPECT_EQ(yb, ye);
+    EXPECT_EQ(big.backward(x, yb, r, Mode::train), exact.backward(x, ye, r, Mode::train));
+    EXPECT_EQ(big.grads, exact.grads);
+  }
+}
+
+// A spec's recurrent_init reaches the layer through the host, and a probe
+// reports the error flow by lag for each recurrent layer (cell too for lstm).
+TEST(RecurrentHost, RecurrentInitAndLagProbeThroughTheNetwork) {
+  REQUIRE_LAYERS();
+  const RunSpec spec = spec_from_yaml(
+      "data: {name: digits}\nmodel: {layers: [{type: lstm, units: 4, sequence: all, recurrent_init: {name: "
+      "orthogonal}}, {type: rnn, units: 3}, {type: dense, units: 2}]}\n");
+  Dataset data;
+  data.name = "sequences";
+  data.input = {3, 6};
+  data.outputs = 2;
+  data.train.examples = 8;
+  Rng rng(4);
+  data.train.inputs = random_matrix(3, 6 * 8, rng);
+  data.train.lengths = {6, 2, 5, 6, 3, 4, 6, 1};
+  data.train.labels = {0, 1, 1, 0, 1, 0, 0, 1};
+  data.test = data.train;
+  auto net = build_network(spec, bundled_registry(), data);
+  auto init = bundled_registry().make_initializer(spec.init.name, spec.init.params);
+  net->initialize(*init, rng);
+  const auto tensors = net->named_tensors(false);
+  const NamedTensor* whh = nullptr;
+  for (const auto& t : tensors)
+    if (t.name == "0.weight_hh_l0") whh = &t;
+  ASSERT_NE(whh, nullptr);
+  EXPECT_EQ(whh->shape, (std::vector<Index>{16, 4}));
+  for (Index g = 0; g < 4; ++g) {
+    const Matrix U = ConstRowMatrixMap(whh->data + g * 16, 4, 4);
+    EXPECT_TRUE((U * U.transpose()).isApprox(Matrix::Identity(4, 4), 1e-5f)) << "gate block " << g;
+  }
+  const BatchView batch = net->gather_range(data.train, 0, 8);
+  const auto rows = net->probe(batch);
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].grad_by_lag.size(), 6u);
+  EXPECT_EQ(rows[0].cell_grad_by_lag.size(), 6u);
+  EXPECT_EQ(rows[1].grad_by_lag.size(), 6u);
+  EXPECT_TRUE(rows[1].cell_grad_by_lag.empty());
+  EXPECT_TRUE(rows[2].grad_by_lag.empty());
+  for (std::size_t k = 0; k < 6; ++k) {
+    EXPECT_GT(rows[0].grad_by_lag[k], 0.0) << k;
+    EXPECT_GT(rows[1].grad_by_lag[k], 0.0) << k;
+  }
+  EXPECT_GT(rows[0].grad_norm, 0.0);
+}
+
+TEST(RecurrentHost, OneStepInputIsRefusedAtTheLayersPlace) {
+  REQUIRE_LAYERS();
+  const RunSpec spec =
+      spec_from_yaml("data: {name: digits}\nmodel: {layers: [{type: rnn, units: 4}, {type: dense, units: 10}]}\n");
+  Dataset data;
+  data.name = "flat";
+  data.input = {5, 1};
+  data.outputs = 10;
+  data.train.examples = 2;
+  data.train.inputs = Matrix::Zero(5, 2);
+  data.train.labels = {0, 1};
+  try {
+    build_network(spec, bundled_registry(), data);
+    FAIL() << "an rnn took one step per example";
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("needs sequence data (steps > 1) and got one step per example"), std::string::npos) << what;
+    EXPECT_FALSE(e.where().empty()) << what;
+  }
 }
 
 }  // namespace

@@ -99,7 +99,7 @@ class RecurrentLayer : public Layer {
     grads_ = grads.data();
   }
   void set_initializer(const std::string& key, std::shared_ptr<const Initializer> init) override {
-    if (key != "recurrent_init") Layer::set_initializer(key, std::move(init));
+    if (key != "recurrent_init") return Layer::set_initializer(key, std::move(init));  // refuses
     recurrent_init_ = std::move(init);
   }
   // Input weights from `init`, recurrent weights from recurrent_init (or
