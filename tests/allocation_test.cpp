@@ -280,6 +280,7 @@ struct Case {
   Task task = Task::classification;
   double clip_value = 0.0, clip_norm = 0.0;
   std::vector<std::string> overrides;
+  Index steps = 1;  // > 1: sequences of mixed lengths (1 .. steps), padded at the end
 };
 
 // gtest prints a failing parameter with this instead of its bytes.
@@ -289,12 +290,14 @@ std::shared_ptr<Dataset> synthetic(const Case& c) {
   auto data = std::make_shared<Dataset>();
   data->name = "synthetic";
   data->task = c.task;
-  data->input = {c.inputs, 1};
+  data->input = {c.inputs, c.steps};
   data->outputs = c.classes;
   Rng rng(7);
   std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
   data->train.examples = c.examples;
-  data->train.inputs.resize(c.inputs, c.examples);
+  data->train.inputs.resize(c.inputs, c.examples * c.steps);
+  if (c.steps > 1)
+    for (Index e = 0; e < c.examples; ++e) data->train.lengths.push_back(std::int32_t(1 + (e * 7) % c.steps));
   for (Index i = 0; i < data->train.inputs.size(); ++i) data->train.inputs.data()[i] = pixel(rng);
   if (c.task == Task::classification) {
     std::uniform_int_distribution<int> label(0, static_cast<int>(c.classes) - 1);
@@ -437,6 +440,18 @@ std::vector<Case> cases() {
        32,
        100,
        {"residual"}});
+  // Recurrent layers on padded sequences (BPTT over 12 steps, a smaller last batch).
+  const std::vector<std::pair<std::string, std::string>> recurrent{
+      {"rnn_sequence", "{type: rnn, units: 16}"},
+      {"lstm_tbptt", "{type: lstm, units: 16, tbptt: 5}"},
+      {"lstm_rnn_stack", "{type: lstm, units: 16, sequence: all}, {type: rnn, units: 8, activation: relu}"}};
+  for (const auto& [name, layers] : recurrent) {
+    Case c{name, "[" + layers + ", {type: dense, units: 10}]"};
+    c.inputs = 6;
+    c.steps = 12;
+    c.needs = {"rnn", "lstm"};
+    out.push_back(c);
+  }
   return out;
 }
 

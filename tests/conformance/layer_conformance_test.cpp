@@ -78,6 +78,40 @@ const std::vector<LayerExample>& examples() {
        "{type: dense, units: 3}]}",
        {3, 1},
        {3, 1}},
+      // Recurrent layers: sequence input of 4 steps (time-major batch).
+      {"rnn_tanh_last", "rnn", "{type: rnn, units: 3}", {2, 4}, {3, 1}},
+      {"rnn_tanh_all", "rnn", "{type: rnn, units: 3, sequence: all}", {2, 4}, {3, 4}},
+      {"rnn_sigmoid_all", "rnn", "{type: rnn, units: 4, activation: sigmoid, sequence: all}", {3, 4}, {4, 4}},
+      // relu: a bias or W_hh step of 1e-2 moves every step's pre-activation,
+      // and a shape where none crosses 0 within it (the kink) was chosen; the
+      // relu rnn is also checked against torch.nn.RNN (tests/recurrent).
+      {"rnn_relu_last", "rnn", "{type: rnn, units: 4, activation: relu}", {3, 4}, {4, 1}, true},
+      // tbptt: a window as long as the sequences (the truncation path, exact
+      // gradient); shorter windows are not the loss's gradient and are checked
+      // against truncated references in tests/recurrent/recurrent_test.cpp.
+      {"rnn_tbptt_all", "rnn", "{type: rnn, units: 3, sequence: all, tbptt: 5}", {2, 5}, {3, 5}},
+      {"rnn_tbptt_last_orthogonal",
+       "rnn",
+       "{type: rnn, units: 3, tbptt: 7, recurrent_init: {name: orthogonal}}",
+       {2, 5},
+       {3, 1}},
+      {"lstm_last", "lstm", "{type: lstm, units: 3}", {2, 4}, {3, 1}},
+      {"lstm_all", "lstm", "{type: lstm, units: 3, sequence: all}", {2, 4}, {3, 4}},
+      {"lstm_no_forget_gate", "lstm", "{type: lstm, units: 3, forget_gate: false, sequence: all}", {2, 4}, {3, 4}},
+      {"lstm_1997", "lstm", "{type: lstm, units: 3, squash: lstm1997}", {2, 4}, {3, 1}},
+      {"lstm_1997_no_forget_gate",
+       "lstm",
+       "{type: lstm, units: 2, forget_gate: false, squash: lstm1997, sequence: all, input_bias: -1, output_bias: -2}",
+       {3, 4},
+       {2, 4}},
+      {"lstm_tbptt_all", "lstm", "{type: lstm, units: 3, sequence: all, tbptt: 5}", {2, 5}, {3, 5}},
+      {"lstm_tbptt_last", "lstm", "{type: lstm, units: 3, tbptt: 5}", {2, 5}, {3, 1}},
+      {"lstm_orthogonal_biases",
+       "lstm",
+       "{type: lstm, units: 3, recurrent_init: {name: orthogonal, gain: 0.9}, input_bias: 0.5, forget_bias: 2, "
+       "output_bias: -0.5, init: {name: glorot_uniform}}",
+       {2, 4},
+       {3, 1}},
   };
   return table;
 }

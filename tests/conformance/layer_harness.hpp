@@ -53,6 +53,7 @@ inline ChildLayer build_layer(const Registry& layers, const Registry& inits, con
   const std::string type = node.IsScalar() ? node.as<std::string>() : node["type"].as<std::string>();
   const auto& entry = layers.get(ComponentKind::layer, type, "test");
   std::set<std::string> reserved{"type", "init"};
+  for (const auto& key : entry.info.initializer_keys) reserved.insert(key);
   std::vector<ChildLayer> children;
   if (entry.info.accepts_children) {
     reserved.insert("layers");
@@ -61,6 +62,10 @@ inline ChildLayer build_layer(const Registry& layers, const Registry& inits, con
   ChildLayer out;
   out.layer = layers.make_layer(type, params_from_node(entry, node, reserved), std::move(children));
   if (node.IsMap() && node["init"]) out.init = make_initializer_from_node(inits, node["init"]);
+  // Initializers for parts of the weights (an RNN's recurrent_init), handed over
+  // before initialize() as the host does.
+  for (const auto& key : entry.info.initializer_keys)
+    if (node.IsMap() && node[key]) out.layer->set_initializer(key, make_initializer_from_node(inits, node[key]));
   return out;
 }
 
@@ -78,6 +83,9 @@ struct LayerRig {
   Shape in, out;
   Index max_batch = 0;
   Vector params, grads, buffers;
+  // Each example's valid steps for sequence input (ForwardContext::lengths),
+  // or empty: every step valid. Its size must be the batch of each call.
+  std::vector<std::int32_t> lengths;
 
   LayerRig(ChildLayer built, Shape input, Index batch, std::uint64_t seed)
       : layer(std::move(built.layer)), in(input), max_batch(batch) {
@@ -100,25 +108,38 @@ struct LayerRig {
     ctx.batch = batch;
     return ctx;
   }
+  // The context of a call on `batch` examples, with `lengths` when set.
+  ForwardContext context_for(Mode mode, bool update, Index batch) const {
+    ForwardContext ctx = context(mode, update, batch);
+    if (!lengths.empty()) {
+      EXPECT_EQ(Index(lengths.size()), batch) << "LayerRig::lengths does not match the batch";
+      ctx.lengths = lengths.data();
+    }
+    return ctx;
+  }
   Index batch_of(const Matrix& x) const { return x.cols() / in.steps; }
 
   // Output of one forward; `out` starts as NaN so a layer that reads it shows.
   Matrix forward(const Matrix& x, Mode mode, bool update = false) {
     Matrix y = Matrix::Constant(out.features, out.steps * batch_of(x), std::numeric_limits<Scalar>::quiet_NaN());
     MatrixMap ym(y.data(), y.rows(), y.cols());
-    layer->forward(ConstMatrixMap(x.data(), x.rows(), x.cols()), ym, context(mode, update, batch_of(x)));
+    layer->forward(ConstMatrixMap(x.data(), x.rows(), x.cols()), ym, context_for(mode, update, batch_of(x)));
     return y;
   }
   // backward after forward(x) gave y; returns the input gradient (NaN-filled
   // first, so an entry the layer forgets to write shows up).
   // With input_gradient = false it passes grad_in = null, as the host does for
   // the first layer, and returns an empty matrix.
-  Matrix backward(const Matrix& x, const Matrix& y, const Matrix& grad_out, Mode mode, bool input_gradient = true) {
+  // With `probe`, the call is a probe's backward (ForwardContext::lag_probe).
+  Matrix backward(const Matrix& x, const Matrix& y, const Matrix& grad_out, Mode mode, bool input_gradient = true,
+                  LagProbe* probe = nullptr) {
     Matrix gin = Matrix::Constant(x.rows(), x.cols(), std::numeric_limits<Scalar>::quiet_NaN());
     MatrixMap gm(gin.data(), gin.rows(), gin.cols());
+    ForwardContext ctx = context_for(mode, false, batch_of(x));
+    ctx.lag_probe = probe;
     layer->backward(ConstMatrixMap(x.data(), x.rows(), x.cols()), ConstMatrixMap(y.data(), y.rows(), y.cols()),
                     ConstMatrixMap(grad_out.data(), grad_out.rows(), grad_out.cols()), input_gradient ? &gm : nullptr,
-                    context(mode, false, batch_of(x)));
+                    ctx);
     if (!input_gradient) gin.resize(0, 0);
     return gin;
   }
