@@ -217,7 +217,7 @@ sgemm = best.get(("sgemm", "sgemm"))
 if sgemm:
     print(f"Single-core SGEMM on this machine (PyTorch's OpenBLAS, torch.mm {sgemm_n}^3, 1 thread): "
           f"{sgemm[0]:.1f} GFLOP/s ({sgemm[1]:.1f} per CPU second)")
-head = ["case (sigmoid MLP, SGD, cross-entropy)", "gradlab", "PyTorch", "gradlab/PyTorch", "gradlab GFLOP/s",
+head = ["case (SGD; MLPs: sigmoid, cross-entropy; LSTM: MSE)", "gradlab", "PyTorch", "gradlab/PyTorch", "gradlab GFLOP/s",
         "of SGEMM", "CPU-time ratio", "CPU-time of SGEMM"]
 rows = []
 for c in cases:

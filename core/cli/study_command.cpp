@@ -410,7 +410,8 @@ int stats_command(const std::vector<std::string>& args) {
   if (p.vm.count("help")) {
     std::cout << options
               << "\nPer variant and grid cell, over the ok runs (diverged and failed runs are counted, not "
-                 "averaged):\nfinal test_accuracy mean, sd and 95% CI (Student t); its difference from the baseline "
+                 "averaged):\nfinal test_accuracy (success_rate when the task has its own criterion) mean, sd and 95% "
+                 "CI (Student t); its difference from the baseline "
                  "variant\nat the same cell with Welch's t-test (two-sided p) and Holm's adjustment over all the "
                  "comparisons;\nthe mean ratio of the first to the last layer's gradient norm at the first probed "
                  "epoch.\nSee docs/studies.md (Statistics).\n";
@@ -422,12 +423,13 @@ int stats_command(const std::vector<std::string>& args) {
     std::cout << study::to_json(stats).dump(2) << "\n";
     return exit_ok;
   }
-  std::cout << "study " << terminal_line(stats.name) << ", baseline " << terminal_line(stats.baseline)
-            << "; final test_accuracy over the ok runs; p: Welch's t-test vs the baseline, p_holm: Holm-adjusted\n";
-  std::vector<std::vector<std::string>> rows{{"variant", "cell", "ok/div/fail", "test_acc mean", "sd", "95% CI",
+  std::cout << "study " << terminal_line(stats.name) << ", baseline " << terminal_line(stats.baseline) << "; final "
+            << stats.metric << " over the ok runs; p: Welch's t-test vs the baseline, p_holm: Holm-adjusted\n";
+  const std::string short_name = stats.metric == "success_rate" ? "success" : "test_acc";
+  std::vector<std::vector<std::string>> rows{{"variant", "cell", "ok/div/fail", short_name + " mean", "sd", "95% CI",
                                               "delta", "p", "p_holm", "grad first/last (ep0)"}};
   for (const auto& c : stats.cells) {
-    const auto& a = c.metrics.at("test_accuracy");
+    const auto& a = c.metrics.at(stats.metric);
     std::vector<std::string> row{
         terminal_line(c.variant),
         terminal_line(c.cell.empty() ? "-" : c.cell),

@@ -31,8 +31,10 @@ Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index
     try {
       out = entry.layer->configure(shapes_.back());
     } catch (const std::exception& e) {
-      throw InputError(entry.where, "layer '" + entry.type + "' cannot take an input of " +
-                                        std::to_string(shapes_.back().features) + " features: " + e.what());
+      const Shape in = shapes_.back();
+      throw InputError(entry.where, "layer '" + entry.type + "' cannot take its input of " +
+                                        std::to_string(in.features) + " features x " + std::to_string(in.steps) +
+                                        (in.steps == 1 ? " step" : " steps") + ": " + e.what());
     }
     if (out.features <= 0 || out.steps <= 0)
       throw InputError(entry.where, "layer '" + entry.type + "' produced an empty output shape");

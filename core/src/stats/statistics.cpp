@@ -39,6 +39,7 @@ double final_metric(const EpochRecord& e, const std::string& name) {
   if (name == "train_loss") return e.train_loss;
   if (name == "train_accuracy") return e.train_accuracy;
   if (name == "test_loss") return e.test_loss;
+  if (name == "success_rate") return e.success_rate.value_or(std::numeric_limits<double>::quiet_NaN());
   return e.test_accuracy;
 }
 
@@ -120,7 +121,9 @@ StudyStats compute_stats(const StudyRecords& records) {
     }
     if (std::find(variants.begin(), variants.end(), run.variant) == variants.end()) variants.push_back(run.variant);
   }
-  // The test_accuracy samples of each (variant, cell), for the comparisons.
+  for (const auto& run : records.runs)
+    if (run.status == "ok" && !run.epochs.empty() && run.epochs.back().success_rate) stats.metric = "success_rate";
+  // The compared metric's samples of each (variant, cell).
   std::map<std::pair<std::string, std::string>, std::vector<double>> accuracy;
   for (const auto& variant : variants)
     for (const auto& cell : cells) {
@@ -183,7 +186,7 @@ StudyStats compute_stats(const StudyRecords& records) {
       for (const auto& [index, values] : first) c.grad_norm_first[index] = summarize(values);
       for (const auto& [index, values] : last) c.grad_norm_last[index] = summarize(values);
       c.grad_ratio_first = summarize(ratios);
-      accuracy[{variant, cell}] = metric_values["test_accuracy"];
+      accuracy[{variant, cell}] = metric_values[stats.metric];
       stats.cells.push_back(std::move(c));
     }
   // Every variant against the baseline at the same cell; Holm over all of them.
@@ -227,8 +230,8 @@ nlohmann::json to_json(const StudyStats& stats) {
                       {"last", layers(c.grad_norm_last)},
                       {"first_over_last_layer_at_first_epoch", summary_json(c.grad_ratio_first)}};
     if (c.compared)
-      j["vs_baseline"] = {{"metric", "test_accuracy"}, {"delta", number(c.delta)}, {"t", number(c.test.t)},
-                          {"df", number(c.test.df)},   {"p", number(c.test.p)},    {"p_holm", number(c.p_holm)},
+      j["vs_baseline"] = {{"metric", stats.metric},  {"delta", number(c.delta)}, {"t", number(c.test.t)},
+                          {"df", number(c.test.df)}, {"p", number(c.test.p)},    {"p_holm", number(c.p_holm)},
                           {"note", c.test.note}};
     out["cells"].push_back(j);
   }

@@ -60,7 +60,8 @@ StudyRecords load_records(const std::filesystem::path& dir);
 
 // The final metrics the statistics cover, in this order.
 inline const std::vector<std::string>& final_metrics() {
-  static const std::vector<std::string> names{"train_loss", "train_accuracy", "test_loss", "test_accuracy"};
+  static const std::vector<std::string> names{"train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                                              "success_rate"};
   return names;
 }
 
@@ -78,8 +79,8 @@ struct CellStats {
   // Per run: grad norm of the first parametrized layer / of the last, at the
   // first probed epoch; summarized over the ok runs.
   Summary grad_ratio_first;
-  // Against the baseline variant at the same cell, on test_accuracy (not set
-  // for the baseline itself).
+  // Against the baseline variant at the same cell, on StudyStats::metric (not
+  // set for the baseline itself).
   bool compared = false;
   double delta = 0.0;  // mean - baseline mean
   WelchTest test;
@@ -88,6 +89,9 @@ struct CellStats {
 
 struct StudyStats {
   std::string name, baseline;
+  // The metric compared: success_rate when the runs report one (a task with
+  // its own criterion, the long-time-lag benchmarks), else test_accuracy.
+  std::string metric = "test_accuracy";
   std::vector<CellStats> cells;  // variants in file order, then cells in plan order
 };
 
