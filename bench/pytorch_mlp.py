@@ -75,21 +75,7 @@ def run_case(name, inputs, hidden, depth, classes, batch, examples, min_time):
         opt.step()
         return loss
 
-    for i in range(10):  # warm-up
-        step(i)
-    # Repeat rounds of growing length until one lasts min_time seconds.
-    steps = 10
-    while True:
-        t0, c0 = time.perf_counter(), time.process_time()
-        for i in range(steps):
-            loss = step(i)
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-        if elapsed >= min_time:
-            break
-        steps = max(steps * 2, int(steps * min_time / max(elapsed, 1e-6) * 1.2))
-    if not torch.isfinite(loss):
-        raise RuntimeError(f"{name}: the loss is not finite")
-    return steps * batch / elapsed, steps * batch / max(cpu, 1e-9)
+    return timed(name, step, batch, min_time)
 
 
 LSTM_CASES = [
@@ -134,6 +120,8 @@ def run_lstm_case(name, inputs, hidden, steps_per_example, batch, examples, min_
 
 
 def timed(name, step, batch, min_time):
+    """Samples/s of `step` over wall time and over CPU time: rounds of growing
+    length until one lasts min_time seconds, after a warm-up."""
     for i in range(10):  # warm-up
         step(i)
     steps = 10
