@@ -31,8 +31,8 @@
 // sequence, the steps t >= length_b - K; earlier steps get a zero input gradient
 // and add nothing to the parameter gradients. The spec key `recurrent_init`
 // initializes W_hh gate block by gate block (default: the layer's own init).
-// See recurrent.hpp and docs/recurrent.md.
-#include "../rnn/recurrent.hpp"
+// See gradlab/recurrent.hpp (SDK) and docs/recurrent.md.
+#include <gradlab/recurrent.hpp>
 
 namespace {
 

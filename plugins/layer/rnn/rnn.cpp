@@ -11,8 +11,8 @@
 // gradients flow only through the last K valid steps of each sequence, the
 // steps t >= length_b - K; earlier steps get a zero input gradient and add
 // nothing to the parameter gradients), and the spec key `recurrent_init` for
-// W_hh (default: the layer's own init). See recurrent.hpp and docs/recurrent.md.
-#include "recurrent.hpp"
+// W_hh (default: the layer's own init). See gradlab/recurrent.hpp (SDK) and docs/recurrent.md.
+#include <gradlab/recurrent.hpp>
 
 namespace {
 

@@ -1,4 +1,5 @@
-// What the recurrent layers `rnn` and `lstm` share: the tensors (PyTorch's
+// What recurrent layers share (the bundled `rnn` and `lstm`, and any new cell a
+// plugin author writes, a GRU say): the tensors (PyTorch's
 // nn.RNN / nn.LSTM names and shapes), initialization gate block by gate block,
 // the scratch sized in reserve(), and the time loop of backpropagation through
 // time (Werbos 1990) with padding, truncation and the lag probe. A cell (Elman,
