@@ -151,6 +151,7 @@ int plugins_command(const std::vector<std::string>& args) {
                                     {"path", e->plugin->path},
                                     {"description", e->info.description},
                                     {"accepts_children", e->info.accepts_children},
+                                    {"initializer_keys", e->info.initializer_keys},
                                     {"params", schema_to_json(e->info.schema)}}
                          .dump(2)
                   << "\n";
@@ -160,6 +161,9 @@ int plugins_command(const std::vector<std::string>& args) {
                 << e->plugin->version << ")\n  " << e->info.description << "\n";
       if (!e->plugin->path.empty()) std::cout << "  from " << e->plugin->path << "\n";
       if (e->info.accepts_children) std::cout << "  takes child layers: layers: [...]\n";
+      for (const auto& key : e->info.initializer_keys)
+        std::cout << "  takes an initializer for part of its weights: " << key
+                  << ": {name: ...} (default: the layer's init)\n";
       if (e->info.schema.empty())
         std::cout << "  parameters: none\n";
       else
