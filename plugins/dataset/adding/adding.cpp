@@ -59,18 +59,15 @@ std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx, Op 
     for (Index e = 0; e < n; ++e) b.target(e, 0) = static_cast<Scalar>(draw_sequence(b, e, T, op, rng));
     return std::move(b).finish();
   };
-  auto d = std::make_shared<Dataset>();
-  d->name = name;
-  d->task = Task::regression;
-  d->input = {2, steps};
-  d->outputs = 1;
-  d->target_at = TargetAt::sequence_end;
-  d->success = seq::all_abs_errors_below(
-      0.04, "absolute error at the sequence end below 0.04 (Hochreiter & Schmidhuber 1997, experiment " +
-                std::string(op == Op::add ? "4" : "5") + ")");
-  d->train = split(train, streams.train);
-  d->test = split(test, streams.test);
-  return d;
+  // The training split first: a generator may keep test sequences out of it.
+  Split train_split = split(train, streams.train);
+  Split test_split = split(test, streams.test);
+  return seq::regression_dataset(
+      name, Shape{2, steps}, 1, TargetAt::sequence_end,
+      seq::all_abs_errors_below(
+          0.04, "absolute error at the sequence end below 0.04 (Hochreiter & Schmidhuber 1997, experiment " +
+                    std::string(op == Op::add ? "4" : "5") + ")"),
+      std::move(train_split), std::move(test_split));
 }
 
 Schema schema() {

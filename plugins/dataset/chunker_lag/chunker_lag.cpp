@@ -32,19 +32,16 @@ std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
     }
     return std::move(sb).finish();
   };
-  auto ds = std::make_shared<Dataset>();
-  ds->name = "chunker_lag";
-  ds->task = Task::regression;
-  ds->input = {symbols, steps};
-  ds->outputs = 1;
-  ds->target_at = TargetAt::sequence_end;
-  ds->success = seq::all_abs_errors_below(
-      0.5,
-      "target unit on the correct side of 0.5 at the sequence end (gradlab's threshold for the task of "
-      "Schmidhuber 1992, which reports no threshold)");
-  ds->train = split(train, streams.train);
-  ds->test = split(test, streams.test);
-  return ds;
+  // The training split first: a generator may keep test sequences out of it.
+  Split train_split = split(train, streams.train);
+  Split test_split = split(test, streams.test);
+  return seq::regression_dataset(
+      "chunker_lag", Shape{symbols, steps}, 1, TargetAt::sequence_end,
+      seq::all_abs_errors_below(
+          0.5,
+          "target unit on the correct side of 0.5 at the sequence end (gradlab's threshold for the task of "
+          "Schmidhuber 1992, which reports no threshold)"),
+      std::move(train_split), std::move(test_split));
 }
 
 void register_chunker_lag(Registrar& r) {

@@ -105,18 +105,15 @@ std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
     }
     return std::move(sb).finish();
   };
-  auto ds = std::make_shared<Dataset>();
-  ds->name = "embedded_reber";
-  ds->task = Task::regression;
-  ds->input = {symbols, steps};
-  ds->outputs = symbols;
-  ds->target_at = TargetAt::every_step;
-  ds->success = seq::possible_symbols_most_active(
-      "at every step the output units of the possible next symbols are the most active ones (Hochreiter & "
-      "Schmidhuber 1997, experiment 1)");
-  ds->train = split(train, streams.train, true);
-  ds->test = split(test, streams.test, false);
-  return ds;
+  // The training split first: a generator may keep test sequences out of it.
+  Split train_split = split(train, streams.train, true);
+  Split test_split = split(test, streams.test, false);
+  return seq::regression_dataset(
+      "embedded_reber", Shape{symbols, steps}, symbols, TargetAt::every_step,
+      seq::possible_symbols_most_active(
+          "at every step the output units of the possible next symbols are the most active ones (Hochreiter & "
+          "Schmidhuber 1997, experiment 1)"),
+      std::move(train_split), std::move(test_split));
 }
 
 void register_embedded_reber(Registrar& r) {

@@ -18,10 +18,8 @@ namespace {
 using namespace gradlab;
 
 std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
-  const Index lo = p.integer("min_length"), hi = p.integer("max_length");
-  if (hi < lo)
-    throw std::invalid_argument("'max_length' of dataset 'latch' (" + std::to_string(hi) + ") is below 'min_length' (" +
-                                std::to_string(lo) + ")");
+  const auto range = seq::checked_length_range(p, "latch");
+  const Index lo = range.first, hi = range.second;
   const double variance = p.real("noise_variance");
   const Index train = p.integer("train"), test = p.integer("test");
   seq::check_size("latch", train, test, 1, hi, 1, ctx);
@@ -38,17 +36,14 @@ std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
     }
     return std::move(sb).finish();
   };
-  auto ds = std::make_shared<Dataset>();
-  ds->name = "latch";
-  ds->task = Task::regression;
-  ds->input = {1, hi};
-  ds->outputs = 1;
-  ds->target_at = TargetAt::sequence_end;
-  ds->success = seq::all_abs_errors_below(
-      0.1, "absolute error at the sequence end below 0.1 (Schmidhuber, Hochreiter & Bengio 2001, random guessing)");
-  ds->train = split(train, streams.train);
-  ds->test = split(test, streams.test);
-  return ds;
+  // The training split first: a generator may keep test sequences out of it.
+  Split train_split = split(train, streams.train);
+  Split test_split = split(test, streams.test);
+  return seq::regression_dataset(
+      "latch", Shape{1, hi}, 1, TargetAt::sequence_end,
+      seq::all_abs_errors_below(
+          0.1, "absolute error at the sequence end below 0.1 (Schmidhuber, Hochreiter & Bengio 2001, random guessing)"),
+      std::move(train_split), std::move(test_split));
 }
 
 void register_latch(Registrar& r) {
@@ -57,15 +52,11 @@ void register_latch(Registrar& r) {
        "Latch problem (Bengio et al. 1994), variant II of Schmidhuber, Hochreiter & Bengio 2001, Evaluating benchmark "
        "problems by random guessing: first input +-1, then Gaussian noise; target +-1 at the end of 500-600 steps",
        seq::with(seq::common_schema(100, 100),
-                 {ParamSpec::integer("min_length", 500).at_least(1).at_most(1000000).describe("shortest sequence"),
-                  ParamSpec::integer("max_length", 600)
-                      .at_least(1)
-                      .at_most(1000000)
-                      .describe("longest sequence (at least min_length)"),
-                  ParamSpec::real("noise_variance", 0.2)
-                      .at_least(0)
-                      .at_most(100)
-                      .describe("variance of the Gaussian noise on every element but the first")})},
+                 seq::with(seq::length_range_schema(500, 600),
+                           {ParamSpec::real("noise_variance", 0.2)
+                                .at_least(0)
+                                .at_most(100)
+                                .describe("variance of the Gaussian noise on every element but the first")}))},
       make);
 }
 

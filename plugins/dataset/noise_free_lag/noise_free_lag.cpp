@@ -37,19 +37,16 @@ std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
     }
     return std::move(sb).finish();
   };
-  auto ds = std::make_shared<Dataset>();
-  ds->name = "noise_free_lag";
-  ds->task = Task::regression;
-  ds->input = {symbols, P};
-  ds->outputs = symbols;
-  ds->target_at = TargetAt::every_step;
-  ds->success = seq::final_abs_errors_below(
-      0.25,
-      "final prediction (the last symbol, x or y) with every output unit's absolute error below 0.25 "
-      "(Hochreiter & Schmidhuber 1997, experiment 2a)");
-  ds->train = split(train, streams.train);
-  ds->test = split(test, streams.test);
-  return ds;
+  // The training split first: a generator may keep test sequences out of it.
+  Split train_split = split(train, streams.train);
+  Split test_split = split(test, streams.test);
+  return seq::regression_dataset(
+      "noise_free_lag", Shape{symbols, P}, symbols, TargetAt::every_step,
+      seq::final_abs_errors_below(
+          0.25,
+          "final prediction (the last symbol, x or y) with every output unit's absolute error below 0.25 "
+          "(Hochreiter & Schmidhuber 1997, experiment 2a)"),
+      std::move(train_split), std::move(test_split));
 }
 
 void register_noise_free_lag(Registrar& r) {

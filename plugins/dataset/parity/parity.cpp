@@ -17,10 +17,8 @@ namespace {
 using namespace gradlab;
 
 std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
-  const Index lo = p.integer("min_length"), hi = p.integer("max_length");
-  if (hi < lo)
-    throw std::invalid_argument("'max_length' of dataset 'parity' (" + std::to_string(hi) +
-                                ") is below 'min_length' (" + std::to_string(lo) + ")");
+  const auto range = seq::checked_length_range(p, "parity");
+  const Index lo = range.first, hi = range.second;
   const bool noise = p.boolean("noise");
   const Index train = p.integer("train"), test = p.integer("test");
   seq::check_size("parity", train, test, 1, hi, 1, ctx);
@@ -45,17 +43,14 @@ std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
     }
     return std::move(sb).finish();
   };
-  auto ds = std::make_shared<Dataset>();
-  ds->name = "parity";
-  ds->task = Task::regression;
-  ds->input = {1, hi};
-  ds->outputs = 1;
-  ds->target_at = TargetAt::sequence_end;
-  ds->success = seq::all_abs_errors_below(
-      0.1, "absolute error at the sequence end below 0.1 (Schmidhuber, Hochreiter & Bengio 2001, random guessing)");
-  ds->train = split(train, streams.train);
-  ds->test = split(test, streams.test);
-  return ds;
+  // The training split first: a generator may keep test sequences out of it.
+  Split train_split = split(train, streams.train);
+  Split test_split = split(test, streams.test);
+  return seq::regression_dataset(
+      "parity", Shape{1, hi}, 1, TargetAt::sequence_end,
+      seq::all_abs_errors_below(
+          0.1, "absolute error at the sequence end below 0.1 (Schmidhuber, Hochreiter & Bengio 2001, random guessing)"),
+      std::move(train_split), std::move(test_split));
 }
 
 void register_parity(Registrar& r) {
@@ -64,13 +59,9 @@ void register_parity(Registrar& r) {
        "Parity problem (Bengio et al. 1994) as in Schmidhuber, Hochreiter & Bengio 2001, Evaluating benchmark problems "
        "by random guessing: +-1 sequences of 500-600 steps, target 1 for an odd number of 1's, else 0",
        seq::with(seq::common_schema(100, 100),
-                 {ParamSpec::integer("min_length", 500).at_least(1).at_most(1000000).describe("shortest sequence"),
-                  ParamSpec::integer("max_length", 600)
-                      .at_least(1)
-                      .at_most(1000000)
-                      .describe("longest sequence (at least min_length)"),
-                  ParamSpec::boolean("noise", false)
-                      .describe("add uniform noise in [-0.2, 0.2] to every element (Bengio et al. 1994)")})},
+                 seq::with(seq::length_range_schema(500, 600),
+                           {ParamSpec::boolean("noise", false)
+                                .describe("add uniform noise in [-0.2, 0.2] to every element (Bengio et al. 1994)")}))},
       make);
 }
 

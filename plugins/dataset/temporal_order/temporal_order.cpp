@@ -58,18 +58,15 @@ std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
     }
     return std::move(sb).finish();
   };
-  auto ds = std::make_shared<Dataset>();
-  ds->name = "temporal_order";
-  ds->task = Task::regression;
-  ds->input = {symbols, max_length};
-  ds->outputs = classes;
-  ds->target_at = TargetAt::sequence_end;
-  ds->success = seq::all_abs_errors_below(
-      0.3, "final absolute error of every output unit below 0.3 (Hochreiter & Schmidhuber 1997, experiment 6" +
-               std::string(classes == 4 ? "a" : "b") + ")");
-  ds->train = split(train, streams.train);
-  ds->test = split(test, streams.test);
-  return ds;
+  // The training split first: a generator may keep test sequences out of it.
+  Split train_split = split(train, streams.train);
+  Split test_split = split(test, streams.test);
+  return seq::regression_dataset(
+      "temporal_order", Shape{symbols, max_length}, classes, TargetAt::sequence_end,
+      seq::all_abs_errors_below(
+          0.3, "final absolute error of every output unit below 0.3 (Hochreiter & Schmidhuber 1997, experiment 6" +
+                   std::string(classes == 4 ? "a" : "b") + ")"),
+      std::move(train_split), std::move(test_split));
 }
 
 void register_temporal_order(Registrar& r) {

@@ -55,13 +55,11 @@ std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
     }
     return std::move(sb).finish();
   };
-  auto ds = std::make_shared<Dataset>();
-  ds->name = "two_sequence";
-  ds->task = Task::regression;
-  ds->input = {1, steps};
-  ds->outputs = 1;
-  ds->target_at = TargetAt::sequence_end;
-  ds->success =
+  // The training split first: a generator may keep test sequences out of it.
+  Split train_split = split(train, streams.train, noisy_targets);
+  Split test_split = split(test, streams.test, false);
+  return seq::regression_dataset(
+      "two_sequence", Shape{1, steps}, 1, TargetAt::sequence_end,
       noisy_targets
           ? seq::all_abs_errors_below(0.1,
                                       "output within 0.1 of the noise-free target (0.2 or 0.8) at the sequence end "
@@ -69,10 +67,8 @@ std::shared_ptr<const Dataset> make(const Params& p, const DataContext& ctx) {
           : seq::all_abs_errors_below(0.2,
                                       "absolute error at the sequence end below 0.2 (Hochreiter & Schmidhuber "
                                       "1997, task " +
-                                          variant + ")");
-  ds->train = split(train, streams.train, noisy_targets);
-  ds->test = split(test, streams.test, false);
-  return ds;
+                                          variant + ")"),
+      std::move(train_split), std::move(test_split));
 }
 
 void register_two_sequence(Registrar& r) {

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <numbers>
 #include <stdexcept>
 #include <string>
@@ -152,6 +153,40 @@ class SplitBuilder {
   Task task_;
   TargetAt at_;
 };
+
+// The Dataset of a generated regression benchmark (all of them are: the papers
+// train output units on squared error): the fields every generator sets, once.
+inline std::shared_ptr<Dataset> regression_dataset(std::string name, Shape input, Index outputs, TargetAt target_at,
+                                                   SuccessCriterion success, Split train, Split test) {
+  auto d = std::make_shared<Dataset>();
+  d->name = std::move(name);
+  d->task = Task::regression;
+  d->input = input;
+  d->outputs = outputs;
+  d->target_at = target_at;
+  d->success = std::move(success);
+  d->train = std::move(train);
+  d->test = std::move(test);
+  return d;
+}
+
+// The sequence-length range of the random-guessing benchmarks (latch, parity):
+// `min_length` .. `max_length`, checked against each other by the factory
+// through checked_length_range().
+inline Schema length_range_schema(std::int64_t min_default, std::int64_t max_default) {
+  return {ParamSpec::integer("min_length", min_default).at_least(1).at_most(1000000).describe("shortest sequence"),
+          ParamSpec::integer("max_length", max_default)
+              .at_least(1)
+              .at_most(1000000)
+              .describe("longest sequence (at least min_length)")};
+}
+inline std::pair<Index, Index> checked_length_range(const Params& p, const std::string& dataset) {
+  const Index lo = p.integer("min_length"), hi = p.integer("max_length");
+  if (hi < lo)
+    throw std::invalid_argument("'max_length' of dataset '" + dataset + "' (" + std::to_string(hi) +
+                                ") is below 'min_length' (" + std::to_string(lo) + ")");
+  return {lo, hi};
+}
 
 // ---------------------------------------------------------------------------
 // Success criteria (SuccessCriterion::solved sees one example: output and
