@@ -2,6 +2,7 @@
 #pragma once
 
 #include "gradlab/abi.hpp"
+#include "gradlab/chain.hpp"
 #include "gradlab/data.hpp"
 #include "gradlab/elementwise.hpp"
 #include "gradlab/initializer.hpp"

@@ -15,7 +15,9 @@ namespace gradlab {
 // plugin whose api_version differs.
 // 2: DataContext::max_bytes. 3: sequences (Split::lengths, TargetAt,
 // SuccessCriterion, ForwardContext::lengths and lag_probe, saturation's ctx).
-inline constexpr std::uint32_t plugin_api_version = 3;
+// 4: pretraining (Model::clone, evaluate, gather, layer_gradients;
+// PretrainContext streams, threads, record; PretrainStrategy::check).
+inline constexpr std::uint32_t plugin_api_version = 4;
 
 inline constexpr const char* version_string = GRADLAB_VERSION_STRING;
 
