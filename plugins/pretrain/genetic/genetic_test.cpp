@@ -3,6 +3,7 @@
 // worse, and bad input is refused before anything runs.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -19,12 +20,13 @@ namespace {
 
 // A linear softmax classifier on digits (650 weights) trained by the GA alone
 // (epochs: 0), on a fixed subset of 400 training examples: well under a second.
-std::string digits_spec(const std::string& genetic_extra = "") {
+std::string digits_spec(int generations = 80, const std::string& genetic_extra = "") {
   return R"(data: {name: digits}
 model: {layers: [{type: dense, units: 10}]}
 init: {name: lecun_normal}
 optimizer: {name: sgd, lr: 0.1}
-pretrain: {name: genetic, population: 32, generations: 80, mutation_rate: 0.2, mutation_scale: 0.1,
+pretrain: {name: genetic, population: 32, generations: )" +
+         std::to_string(generations) + R"(, mutation_rate: 0.2, mutation_scale: 0.1,
            fitness_examples: 400)" +
          genetic_extra + R"(}
 training: {epochs: 0, seed: 3}
@@ -71,10 +73,10 @@ TEST(Genetic, TrainsDigitsByItself) {
 
 TEST(Genetic, OneAndTwoThreadsGiveBitIdenticalWeights) {
   // Both crossovers, and the fitness subset, through the same check.
-  for (const std::string extra : {", generations: 15", ", generations: 15, crossover: one_point, elitism: 3"}) {
+  for (const std::string extra : {"", ", crossover: one_point, elitism: 3"}) {
     SCOPED_TRACE(extra);
-    const auto one = run_with_threads(digits_spec(extra), 1);
-    const auto two = run_with_threads(digits_spec(extra), 2);
+    const auto one = run_with_threads(digits_spec(15, extra), 1);
+    const auto two = run_with_threads(digits_spec(15, extra), 2);
     ASSERT_EQ(one.summary.status, RunStatus::ok) << one.summary.message;
     ASSERT_EQ(two.summary.status, RunStatus::ok) << two.summary.message;
     const Vector& a = one.network->parameters();
@@ -86,7 +88,8 @@ TEST(Genetic, OneAndTwoThreadsGiveBitIdenticalWeights) {
     EXPECT_EQ(series(one.summary, "mean_fitness"), series(two.summary, "mean_fitness"));
 
     // ... and they are the GA's weights, not the initialized ones.
-    const auto init = train_run(test::spec_from_yaml(digits_spec(extra), {"pretrain=null"}), test::bundled_registry());
+    const auto init =
+        train_run(test::spec_from_yaml(digits_spec(15, extra), {"pretrain=null"}), test::bundled_registry());
     ASSERT_EQ(init.network->parameters().size(), a.size());
     EXPECT_NE(
         std::memcmp(a.data(), init.network->parameters().data(), sizeof(Scalar) * static_cast<std::size_t>(a.size())),
@@ -95,7 +98,7 @@ TEST(Genetic, OneAndTwoThreadsGiveBitIdenticalWeights) {
 }
 
 TEST(Genetic, BestFitnessNeverGetsWorseWithElitism) {
-  const auto result = run_with_threads(digits_spec(", generations: 40, elitism: 1"), 2);
+  const auto result = run_with_threads(digits_spec(40, ", elitism: 1"), 2);
   ASSERT_EQ(result.summary.status, RunStatus::ok) << result.summary.message;
   const auto best = series(result.summary, "best_fitness");
   const auto mean = series(result.summary, "mean_fitness");
@@ -104,6 +107,23 @@ TEST(Genetic, BestFitnessNeverGetsWorseWithElitism) {
   for (std::size_t g = 1; g < best.size(); ++g) EXPECT_LE(best[g], best[g - 1]) << "generation " << g;
   for (std::size_t g = 0; g < best.size(); ++g) EXPECT_LE(best[g], mean[g]) << "generation " << g;
   EXPECT_LT(best.back(), 0.9 * best.front()) << "the loss hardly improved: the check above proves little";
+}
+
+TEST(Genetic, LogsEachGenerationAndStopsWhenCancelled) {
+  std::atomic<bool> cancel{false};
+  std::vector<std::string> lines;
+  RunOptions options;
+  options.threads = 2;
+  options.cancel = &cancel;
+  options.log = [&](const std::string& line) {
+    if (line.rfind("genetic: generation ", 0) != 0) return;
+    lines.push_back(line);
+    if (line.rfind("genetic: generation 5/", 0) == 0) cancel = true;
+  };
+  const auto result = train_run(test::spec_from_yaml(digits_spec(40)), test::bundled_registry(), options);
+  ASSERT_EQ(lines.size(), 6u) << "generations 0 .. 5, then the stop";
+  EXPECT_EQ(lines.front().rfind("genetic: generation 0/40: best loss ", 0), 0u) << lines.front();
+  EXPECT_EQ(series(result.summary, "best_fitness").size(), 6u);
 }
 
 TEST(Genetic, RefusesBadInputThroughTheCli) {
