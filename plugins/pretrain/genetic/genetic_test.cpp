@@ -178,3 +178,11 @@ training: {epochs: 0, seed: 2}
     if (g > 0) EXPECT_GE(best[g], best[g - 1]) << "generation " << g;
   }
 }
+
+TEST(Genetic, ShippedExampleParses) {
+  const auto text = test::read_text(test::source_dir() / "examples" / "pretrain" / "digits_genetic.yaml");
+  const auto spec = test::spec_from_yaml(text);
+  ASSERT_TRUE(spec.pretrain.has_value());
+  EXPECT_EQ(spec.pretrain->name, "genetic");
+  EXPECT_EQ(spec.pretrain->params.integer("generations"), 200);
+}
