@@ -26,7 +26,7 @@ for ((r = 1; r <= rounds; r++)); do
 done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$python" - "$work" "$rounds" "$model" <<'PY'
-import json, sys
+import json, re, sys
 work, rounds, model = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 best = {}
 for r in range(1, rounds + 1):
@@ -35,7 +35,7 @@ for r in range(1, rounds + 1):
     for b in data["benchmarks"]:
         if b.get("error_occurred"):
             sys.exit(f"genetic_scaling.sh: {b['name']}: {b.get('error_message')}")
-        threads = int(b["name"].rsplit(":", 1)[1])
+        threads = int(re.search(r"threads:(\d+)", b["name"]).group(1))
         rate = b["evaluations_per_second"]
         best[threads] = max(best.get(threads, 0.0), rate)
         rates[threads] = rate
