@@ -72,13 +72,12 @@ class Autoencoder final : public PretrainStrategy {
 
   void check(const Model& model, const Dataset& data) const override {
     if (data.input.steps > 1)
-      throw std::invalid_argument("autoencoder pretraining needs feed-forward data (one step per example); '" +
-                                  data.name + "' has sequences of up to " + std::to_string(data.input.steps) +
-                                  " steps");
+      throw std::invalid_argument("needs feed-forward data (one step per example); '" + data.name +
+                                  "' has sequences of up to " + std::to_string(data.input.steps) + " steps");
     const auto levels = find_levels(model);
     if (levels.empty())
       throw std::invalid_argument(
-          "autoencoder pretraining needs a hidden dense layer followed directly by sigmoid, tanh, relu or "
+          "needs a hidden dense layer followed directly by sigmoid, tanh, relu or "
           "leaky_relu (before the output layer); this model has none");
     if (reconstruction_ == "cross_entropy")
       for (Index i : levels) {
@@ -183,8 +182,8 @@ void register_autoencoder(Registrar& r) {
       {"autoencoder",
        "Greedy layer-wise stacked autoencoders over the hidden dense+activation layers (Bengio, Lamblin, Popovici & "
        "Larochelle 2007), denoising with masking noise (Vincent, Larochelle, Bengio & Manzagol 2008)",
-       {ParamSpec::integer("epochs", 5).at_least(1).at_most(1 << 20).describe("passes over the training set per level"),
-        ParamSpec::integer("batch_size", 20).at_least(1).at_most(1 << 20).describe("examples per update"),
+       {ParamSpec::integer("epochs", 5).at_least(1).at_most(1000000).describe("passes over the training set per level"),
+        ParamSpec::integer("batch_size", 20).at_least(1).at_most(1000000).describe("examples per update"),
         ParamSpec::real("noise", 0.0)
             .at_least(0)
             .at_most(1)

@@ -258,7 +258,7 @@ TEST(AutoencoderCli, BadInputOneLineExitTwo) {
       {digits + "model: {layers: [{type: dense, units: 16}, {type: sigmoid}, {type: dense, units: 10}]}\n"
                 "pretrain: {name: autoencoder, noise: 1.0}\n",
        "noise"},
-      {"data: {name: adding, length: 10, train: 10, test: 10}\n"
+      {"data: {name: adding, length: 20, train: 10, test: 10}\n"
        "model: {layers: [{type: dense, units: 4}, {type: tanh}, {type: rnn, units: 4}, {type: dense, units: 1}]}\n"
        "pretrain: {name: autoencoder}\n",
        "feed-forward"},
