@@ -5,7 +5,9 @@
 // recurrent layer.
 //
 // 1. Level 0 is the run's own recurrent layer (the paper's "automatizer" A)
-//    with a linear head: it learns, unsupervised, to predict its next input.
+//    with a head (linear, or sigmoid with cross-entropy): it learns to predict
+//    its next input and, with `targets`, the teacher's target that comes with
+//    it, as the paper's A does.
 // 2. Only the inputs it failed to predict (some unit off by more than
 //    `threshold`; the first step of every sequence always) go up, each with
 //    one unit coding the bottom step it occurred at (the paper's "unique
@@ -94,6 +96,8 @@ class Recurrent {
     bool valid;
   };
 
+  // The layer reads the first in.features units of a set's inputs (level 0's
+  // sets also hold the teacher's targets after them).
   Recurrent(Layer& layer, Shape in, Shape out, Index max_batch)
       : chain_(std::vector<Layer*>{&layer}), steps_(in.steps), features_(in.features), units_(out.features) {
     chain_.adopt({in, out});
@@ -118,7 +122,7 @@ class Recurrent {
       for (Index b = 0; b < count; ++b) {
         const Index e = order[b];
         lengths_[static_cast<std::size_t>(b)] = static_cast<std::int32_t>(set.length(e));
-        for (Index t = 0; t < steps_; ++t) input_.col(t * count + b) = set.inputs.col(e * steps_ + t);
+        for (Index t = 0; t < steps_; ++t) input_.col(t * count + b) = set.inputs.col(e * steps_ + t).head(features_);
       }
       for (Index t = 0; t < steps_; ++t)
         for (Index b = 0; b < count; ++b) positions_.push_back({b, t, t < set.length(order[b])});
@@ -129,7 +133,8 @@ class Recurrent {
         const Index e = order[b];
         for (Index l = 1; l <= set.length(e); ++l, ++x) {
           lengths_[static_cast<std::size_t>(x)] = static_cast<std::int32_t>(l);
-          for (Index t = 0; t < steps_; ++t) input_.col(t * examples + x) = set.inputs.col(e * steps_ + t);
+          for (Index t = 0; t < steps_; ++t)
+            input_.col(t * examples + x) = set.inputs.col(e * steps_ + t).head(features_);
           positions_.push_back({b, l - 1, true});
         }
       }
@@ -160,21 +165,37 @@ class Recurrent {
 struct Head {
   std::unique_ptr<OwnedLayer> dense;
   LayerChain chain;
-  Matrix target, grad_in;
+  bool sigmoid = false;
+  Matrix squashed, target, grad_in;
   std::vector<char> mask;
   double weight = 1.0;
 
-  Head(const ComponentSource& components, Index hidden, Index outputs, Index max_columns, const Initializer& init,
-       Rng& rng) {
+  // sigmoid: the head's output is logistic(dense), trained by cross-entropy
+  // (the gradient at the dense layer is output - target), else it is linear,
+  // trained by squared error. Either way the loss reported is the squared error.
+  Head(const ComponentSource& components, Index hidden, Index outputs, bool sigmoid_output, Index max_columns,
+       const Initializer& init, Rng& rng)
+      : sigmoid(sigmoid_output) {
     Params p;
     p.set("units", std::int64_t(outputs));
     dense = std::make_unique<OwnedLayer>(components, "dense", p, Shape{hidden, 1}, init, rng);
     chain = LayerChain({dense->layer.get()});
     chain.adopt({Shape{hidden, 1}, dense->out});
     chain.reserve(max_columns);
+    squashed.resize(outputs, max_columns);
     target.resize(outputs, max_columns);
     grad_in.resize(hidden, max_columns);
     mask.resize(static_cast<std::size_t>(max_columns));
+  }
+  void forward(ConstMatrixMap hidden, const ForwardContext& ctx) {
+    chain.forward(hidden, ctx);
+    if (sigmoid) {
+      auto z = chain.output(ctx.batch);
+      squashed.leftCols(z.cols()) = z.array().logistic().matrix();
+    }
+  }
+  ConstMatrixMap output(Index n) const {
+    return sigmoid ? ConstMatrixMap(squashed.data(), outputs(), n) : chain.output(n);
   }
   Index outputs() const { return dense->out.features; }
 };
@@ -205,8 +226,8 @@ class Predictor {
     targets(rec_, order, heads_);
     std::vector<double> losses;
     for (auto& h : heads_) {
-      h.chain.forward(rec_.hidden(), ctx);
-      auto y = h.chain.output(n);
+      h.forward(rec_.hidden(), ctx);
+      auto y = h.output(n);
       double sum = 0.0;
       Index used = 0;
       for (Index c = 0; c < n; ++c)
@@ -234,7 +255,7 @@ class Predictor {
       for (Index c = 0; c < n; ++c) used += h.mask[static_cast<std::size_t>(c)] ? 1 : 0;
       if (!used) continue;
       total += h.weight * losses[k];
-      auto y = h.chain.output(n);
+      auto y = h.output(n);
       MatrixMap g = h.chain.output_gradient(n);
       for (Index c = 0; c < n; ++c)
         g.col(c) = h.mask[static_cast<std::size_t>(c)]
@@ -296,8 +317,10 @@ class HistoryCompressor final : public PretrainStrategy {
       : levels_(p.integer("levels")),
         units_(p.integer("units")),
         threshold_(p.real("threshold")),
+        head_(p.string("head")),
         optimizer_(p.string("optimizer")),
         lr_(p.real("lr")),
+        targets_(p.boolean("targets")),
         epochs_(p.integer("epochs")),
         collapse_epochs_(p.integer("collapse_epochs")),
         batch_size_(p.integer("batch_size")) {}
@@ -333,6 +356,7 @@ class HistoryCompressor final : public PretrainStrategy {
     };
 
     std::vector<SequenceSet> sets;
+    sets.reserve(static_cast<std::size_t>(levels_));  // the targets below keep references to its elements
     sets.push_back(bottom_set(model, ctx.data, r));
     const Index n = sets[0].examples;
     const Index max_columns = batch_size_ * bottom_steps;
@@ -372,7 +396,8 @@ class HistoryCompressor final : public PretrainStrategy {
 
     // Level 0: the run's recurrent layer predicts its next input.
     std::vector<Head> heads0;
-    heads0.emplace_back(ctx.components, out_r.features, in_r.features, max_columns, *init, init_rng);
+    heads0.emplace_back(ctx.components, out_r.features, sets[0].features, head_ == "sigmoid", max_columns, *init,
+                        init_rng);
     std::vector<Block> blocks0{{model.layer_parameters(r).data(), model.layer_gradients(r).data(),
                                 model.layer_parameters(r).size(), make_optimizer()},
                                head_block(heads0[0], make_optimizer())};
@@ -401,7 +426,8 @@ class HistoryCompressor final : public PretrainStrategy {
           std::make_unique<OwnedLayer>(ctx.components, type, p, Shape{set.features, set.steps}, *init, init_rng));
       OwnedLayer& rnn = *rnns.back();
       std::vector<Head> heads;
-      heads.emplace_back(ctx.components, units_, set.features, batch_size_ * set.steps, *init, init_rng);
+      heads.emplace_back(ctx.components, units_, set.features, head_ == "sigmoid", batch_size_ * set.steps, *init,
+                         init_rng);
       std::vector<Block> blocks{{rnn.params.data(), rnn.grads.data(), rnn.params.size(), make_optimizer()},
                                 head_block(heads[0], make_optimizer())};
       uppers.push_back(std::make_unique<Predictor>(Recurrent(*rnn.layer, rnn.in, rnn.out, batch_size_),
@@ -441,7 +467,7 @@ class HistoryCompressor final : public PretrainStrategy {
       }
       row += rec.units();
     }
-    automatizer.heads().emplace_back(ctx.components, out_r.features, state_units, max_columns, *init, init_rng);
+    automatizer.heads().emplace_back(ctx.components, out_r.features, state_units, false, max_columns, *init, init_rng);
     // (A fresh predictor so that its optimizers know the new head.)
     std::vector<Head> heads = std::move(automatizer.heads());
     std::vector<Block> blocks{{model.layer_parameters(r).data(), model.layer_gradients(r).data(),
@@ -472,8 +498,9 @@ class HistoryCompressor final : public PretrainStrategy {
   SequenceSet bottom_set(Model& model, const Dataset& data, Index r) const {
     const Split& split = data.train;
     const Shape in = model.layer_input_shape(r);
+    const Index targets = targets_ ? data.outputs : 0;
     SequenceSet s;
-    s.features = in.features;
+    s.features = in.features + targets;
     s.steps = in.steps;
     s.examples = split.examples;
     s.lengths.resize(static_cast<std::size_t>(s.examples));
@@ -482,22 +509,37 @@ class HistoryCompressor final : public PretrainStrategy {
       s.lengths[static_cast<std::size_t>(e)] = static_cast<std::int32_t>(split.length(e, s.steps));
       for (Index t = 0; t < s.steps; ++t) s.origin[static_cast<std::size_t>(e * s.steps + t)] = std::int32_t(t);
     }
+    s.inputs = Matrix::Zero(s.features, s.steps * s.examples);
     if (r == 0) {
-      s.inputs = split.inputs;
+      s.inputs.topRows(in.features) = split.inputs;
     } else {
-      s.inputs = Matrix::Zero(s.features, s.steps * s.examples);
-      Matrix out(s.features, s.steps * batch_size_);
+      Matrix out(in.features, s.steps * batch_size_);
       std::vector<std::int64_t> order(static_cast<std::size_t>(batch_size_));
       for (Index first = 0; first < s.examples; first += batch_size_) {
         const Index count = std::min(batch_size_, s.examples - first);
         std::iota(order.begin(), order.begin() + count, std::int64_t(first));
         BatchView batch = model.gather(split, order.data(), count);
-        MatrixMap o(out.data(), s.features, s.steps * count);
+        MatrixMap o(out.data(), in.features, s.steps * count);
         model.forward_prefix(batch, r, o);
         for (Index b = 0; b < count; ++b)
           for (Index t = 0; t < s.steps; ++t)
-            s.inputs.col((first + b) * s.steps + t) =
-                t < s.length(first + b) ? o.col(t * count + b).eval() : Vector::Zero(s.features).eval();
+            if (t < s.length(first + b))
+              s.inputs.col((first + b) * s.steps + t).head(in.features) = o.col(t * count + b);
+      }
+    }
+    // The teacher's target of step t, where there is one: units in.features ..
+    // (regression values, or a class as one-hot units).
+    for (Index e = 0; targets && e < s.examples; ++e) {
+      const bool every = data.target_at == TargetAt::every_step;
+      for (Index t = every ? 0 : s.length(e) - 1; t < s.length(e); ++t) {
+        auto unit = s.inputs.col(e * s.steps + t).segment(in.features, targets);
+        const Index k = every ? e * s.steps + t : e;
+        if (data.task == Task::regression) {
+          unit = split.targets.col(k);
+        } else {
+          const std::int32_t label = split.labels[static_cast<std::size_t>(k)];
+          if (label >= 0 && label < targets) unit(label) = 1;
+        }
       }
     }
     return s;
@@ -518,7 +560,7 @@ class HistoryCompressor final : public PretrainStrategy {
       const Index cols = pred.recurrent().columns();
       for (std::size_t k = 0; k < pred.heads().size(); ++k) {
         Head& h = pred.heads()[k];
-        auto y = h.chain.output(cols);
+        auto y = h.output(cols);
         for (Index c = 0; c < cols; ++c) {
           if (k == 0 && pos[static_cast<std::size_t>(c)].valid)
             predictions.col((first + pos[static_cast<std::size_t>(c)].slot) * set.steps +
@@ -538,8 +580,9 @@ class HistoryCompressor final : public PretrainStrategy {
 
   std::int64_t levels_, units_;
   double threshold_;
-  std::string optimizer_;
+  std::string head_, optimizer_;
   double lr_;
+  bool targets_;
   std::int64_t epochs_, collapse_epochs_;
   Index batch_size_;
 };
@@ -560,8 +603,14 @@ void register_history_compressor(Registrar& r) {
       ParamSpec::real("threshold", 0.3)
           .positive()
           .describe("an input goes up when some unit of its prediction is off by more than this"),
+      ParamSpec::choice("head", "linear", {"linear", "sigmoid"})
+          .describe("output units of the next-input predictors (sigmoid, trained by cross-entropy: for one-hot or 0/1 "
+                    "inputs)"),
+      ParamSpec::boolean("targets", true)
+          .describe("the teacher's targets are part of each step's input to predict, as in 1992: a mispredicted one "
+                    "goes up with its step (false: the hierarchy sees the inputs alone)"),
       ParamSpec::string("optimizer", "adam").describe("optimizer of every level and the collapse (a registered name)"),
-      ParamSpec::real("lr", 0.01).positive().describe("its learning rate"),
+      ParamSpec::real("lr", 0.03).positive().describe("its learning rate"),
       ParamSpec::integer("epochs", 10)
           .at_least(1)
           .at_most(1000000)
@@ -570,7 +619,10 @@ void register_history_compressor(Registrar& r) {
           .at_least(0)
           .at_most(1000000)
           .describe("passes in which the run's recurrent layer learns to predict the upper levels' states"),
-      ParamSpec::integer("batch_size", 16).at_least(1).at_most(1 << 16).describe("sequences per update"),
+      ParamSpec::integer("batch_size", 1)
+          .at_least(1)
+          .at_most(1 << 16)
+          .describe("sequences per update (1: online, as in 1992)"),
   };
   r.add_pretrain(std::move(info), [](const Params& p) { return std::make_unique<HistoryCompressor>(p); });
 }
