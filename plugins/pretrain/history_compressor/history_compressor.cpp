@@ -371,8 +371,10 @@ class HistoryCompressor final : public PretrainStrategy {
         if (ctx.stop()) return false;
         std::iota(order.begin(), order.end(), Index(0));
         std::shuffle(order.begin(), order.end(), order_rng);
-        for (Index first = 0; first < n; first += batch_size_)
+        for (Index first = 0; first < n; first += batch_size_) {
+          if (first % (64 * batch_size_) == 0 && ctx.stop()) return false;
           pred.step(set, order.data() + first, std::min(batch_size_, n - first), targets);
+        }
         sequences += n;
         auto [losses, predictions] = evaluate(pred, set, targets);
         std::string line = "history_compressor: " + name + " epoch " + std::to_string(epoch) + "/" +
