@@ -32,8 +32,8 @@ for path in sorted(glob.glob(os.path.join(out, "*.json"))):
     rows[name].append((int(seed), pre + per_epoch * hit[0] if hit else None, budget, s["final"].get("success_rate"),
                        s["final"]["seconds"]))
 
-print("| spec | seeds solved | training sequences to success: mean | median | sd | min–max | budget | final success (mean) | s/run |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+print("| spec | seeds solved | training sequences to success: mean | median | sd | min–max | budget | still solved at the end | final success (mean) | s/run |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for name, runs in sorted(rows.items()):
     solved = [r[1] for r in runs if r[1] is not None]
     fmt = lambda v: f"{v:,.0f}"
@@ -42,7 +42,8 @@ for name, runs in sorted(rows.items()):
     sd = fmt(statistics.stdev(solved)) if len(solved) > 1 else "-"
     span = f"{fmt(min(solved))}–{fmt(max(solved))}" if solved else "-"
     final = statistics.mean(r[3] for r in runs if r[3] is not None)
+    at_end = sum(1 for r in runs if r[3] == 1.0)
     print(f"| {name} | {len(solved)}/{len(runs)} | {mean} | {median} | {sd} | {span} | {fmt(max(r[2] for r in runs))} "
-          f"| {final:.3f} | {statistics.mean(r[4] for r in runs):.1f} |")
+          f"| {at_end}/{len(runs)} | {final:.3f} | {statistics.mean(r[4] for r in runs):.1f} |")
 for name, runs in sorted(rows.items()):
     print(f"{name}: " + ", ".join(f"seed {r[0]}: {fmt(r[1]) if r[1] is not None else 'not solved'}" for r in sorted(runs)))

@@ -188,3 +188,22 @@ training: {epochs: 1}
   EXPECT_NE(line.find("sequence data"), std::string::npos) << line;
   EXPECT_EQ(r.out.find("epoch"), std::string::npos) << "nothing trained:\n" << r.out;
 }
+
+TEST(HistoryCompressorCli, RefusesAModelWithoutARecurrentLayer) {
+  TempDir dir;
+  // embedded_reber has a target at every step, so a per-step dense model is a valid run without pretraining.
+  write_text(dir / "spec.yaml", R"(data: {name: embedded_reber, train: 10, test: 10}
+model:
+  layers: [{type: dense, units: 7}]
+pretrain: {name: history_compressor}
+training: {epochs: 1}
+)");
+  auto r = run_cli({"train", (dir / "spec.yaml").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  std::istringstream err(r.err);
+  std::string line, more;
+  std::getline(err, line);
+  EXPECT_FALSE(std::getline(err, more)) << "one line only:\n" << r.err;
+  EXPECT_NE(line.find("pretrain"), std::string::npos) << line;
+  EXPECT_NE(line.find("recurrent layer"), std::string::npos) << line;
+}
