@@ -359,6 +359,10 @@ class HistoryCompressor final : public PretrainStrategy {
     sets.reserve(static_cast<std::size_t>(levels_));  // the targets below keep references to its elements
     sets.push_back(bottom_set(model, ctx.data, r));
     const Index n = sets[0].examples;
+    if (head_ == "sigmoid" && (sets[0].inputs.minCoeff() < 0 || sets[0].inputs.maxCoeff() > 1))
+      ctx.say(
+          "history_compressor: warning: head: sigmoid predicts values in (0, 1), but level 0's inputs range over [" +
+          fixed(sets[0].inputs.minCoeff()) + ", " + fixed(sets[0].inputs.maxCoeff()) + "]; head: linear fits them");
     const Index max_columns = batch_size_ * bottom_steps;
     std::int64_t sequences = 0;
     std::vector<Index> order(static_cast<std::size_t>(n));
