@@ -177,7 +177,7 @@ void register_rbm(Registrar& r) {
         ParamSpec::integer("batch_size", 100)
             .at_least(1)
             .at_most(1 << 20)
-            .describe("examples per CD update (rbm.m: 100)"),
+            .describe("examples per CD update, at most 2^20 (rbm.m: 100)"),
         ParamSpec::real("learning_rate", 0.1)
             .positive()
             .at_most(100)
@@ -208,7 +208,6 @@ void register_rbm(Registrar& r) {
             .describe("initial weights W ~ init_std * N(0, 1), biases 0 (rbm.m: 0.1)"),
         ParamSpec::integer("max_examples", 0)
             .at_least(0)
-            .at_most(std::int64_t(1) << 40)
             .describe("pretrain on the first max_examples training examples only (0: all of them)")}},
       [](const Params& p) { return std::make_unique<RbmPretrain>(p); });
 }
