@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <memory>
@@ -272,5 +273,60 @@ TEST(AutoencoderCli, BadInputOneLineExitTwo) {
     EXPECT_NE(r.err.find(c.expect), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_FALSE(std::filesystem::exists(dir / "out.json"));
+  }
+}
+
+// ctx.stop() is polled between epochs: a cancel raised during the first
+// epoch's progress line ends pretraining after that epoch, with layer 0's
+// partly trained weights written back and layer 2 untouched.
+TEST(AutoencoderPretrain, StopsBetweenEpochsAndKeepsWhatItTrained) {
+  auto plain = train_run(test::spec_from_yaml(digits_spec, {"pretrain=null"}), test::bundled_registry());
+  std::atomic<bool> cancel{false};
+  std::vector<std::string> lines;
+  RunOptions options;
+  options.cancel = &cancel;
+  options.log = [&](const std::string& line) {
+    lines.push_back(line);
+    cancel = true;
+  };
+  auto r = train_run(test::spec_from_yaml(digits_spec), test::bundled_registry(), options);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("layer 0"), std::string::npos) << lines[0];
+  EXPECT_EQ(series(r, "layer_0_reconstruction_error").size(), 1u);
+  EXPECT_TRUE(series(r, "layer_2_reconstruction_error").empty());
+  EXPECT_GT((r.network->layer_parameters(0) - plain.network->layer_parameters(0)).norm(), 0.0);
+  EXPECT_EQ(r.network->layer_parameters(2), plain.network->layer_parameters(2));
+}
+
+// `reconstruction: auto` picks cross-entropy for a level whose inputs lie in
+// [0, 1] (the digits) and squared error with a linear decoder for one fed by
+// tanh (in [-1, 1]); untied levels with adam train both down.
+TEST(AutoencoderPretrain, AutoPicksTheReconstructionPerLevel) {
+  const std::string spec = R"(
+data: {name: digits}
+model:
+  layers:
+    - {type: dense, units: 32}
+    - {type: tanh}
+    - {type: dense, units: 16}
+    - {type: relu}
+    - {type: dense, units: 10}
+init: {name: lecun_normal}
+optimizer: {name: sgd, lr: 0.1}
+pretrain: {name: autoencoder, epochs: 4, tied: false, optimizer: adam, lr: 0.005}
+training: {epochs: 0, seed: 4}
+)";
+  std::vector<std::string> lines;
+  RunOptions options;
+  options.log = [&](const std::string& line) { lines.push_back(line); };
+  const auto r = train_run(test::spec_from_yaml(spec), test::bundled_registry(), options);
+  ASSERT_EQ(r.summary.status, RunStatus::ok) << r.summary.message;
+  ASSERT_EQ(lines.size(), 8u);
+  EXPECT_NE(lines.front().find("layer 0 (dense 64->32, tanh, cross-entropy)"), std::string::npos) << lines.front();
+  EXPECT_NE(lines.back().find("layer 2 (dense 32->16, relu, squared error)"), std::string::npos) << lines.back();
+  for (const std::string layer : {"0", "2"}) {
+    const auto e = series(r, "layer_" + layer + "_reconstruction_error");
+    ASSERT_EQ(e.size(), 4u) << layer;
+    EXPECT_LT(e.back(), 0.9 * e.front()) << layer;
   }
 }
