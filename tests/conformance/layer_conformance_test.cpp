@@ -95,6 +95,13 @@ const std::vector<LayerExample>& examples() {
        "{type: rnn, units: 3, tbptt: 7, recurrent_init: {name: orthogonal}}",
        {2, 5},
        {3, 1}},
+      // The weight-guessing experiments' fully recurrent net: units see every unit.
+      {"fully_recurrent_last", "fully_recurrent", "{type: fully_recurrent, units: 3, outputs: 2}", {2, 4}, {2, 1}},
+      {"fully_recurrent_a1_all",
+       "fully_recurrent",
+       "{type: fully_recurrent, units: 2, bias: hidden, activation: sigmoid, sequence: all}",
+       {1, 4},
+       {1, 4}},
       {"lstm_last", "lstm", "{type: lstm, units: 3}", {2, 4}, {3, 1}},
       {"lstm_all", "lstm", "{type: lstm, units: 3, sequence: all}", {2, 4}, {3, 4}},
       {"lstm_no_forget_gate", "lstm", "{type: lstm, units: 3, forget_gate: false, sequence: all}", {2, 4}, {3, 4}},
