@@ -63,47 +63,48 @@ TEST(FullyRecurrentLayer, RefusesMoreOutputsThanUnitsAndNonSequences) {
 
 TEST(FullyRecurrentLayer, ForwardMatchesTheDefinition) {
   if (!have_layer()) GTEST_SKIP();
-  // Unit 0 hidden (tanh, biased), unit 1 the output (sigmoid, no bias):
-  // a_t = f(W_ih x_t + W_hh a_{t-1} + b), every unit seeing both units.
-  LayerRig r(build_layer(bundled_registry(),
-                         "{type: fully_recurrent, units: 2, bias: hidden, activation: tanh, "
-                         "output_activation: sigmoid, sequence: all}"),
-             {1, 4}, 2, 1);
-  ASSERT_EQ(r.params.size(), 2 + 4 + 1);
-  const double wih[2] = {0.7, -1.3}, whh[2][2] = {{0.5, -0.8}, {1.1, 0.4}}, b0 = 0.25;
-  r.params << Scalar(wih[0]), Scalar(wih[1]), Scalar(whh[0][0]), Scalar(whh[0][1]), Scalar(whh[1][0]),
-      Scalar(whh[1][1]), Scalar(b0);
-  r.lengths = {4, 2};  // example 1 ends after 2 steps
-  Matrix x(1, 8);      // time-major: column t * 2 + b
-  x << 0.4f, -1.0f, -2.0f, 0.5f, 1.0f, 9.0f, 0.3f, 9.0f;
-  const Matrix y = r.forward(x, Mode::eval);
-  for (Index b = 0; b < 2; ++b) {
-    double h = 0, o = 0;
-    for (Index t = 0; t < 4; ++t) {
-      const Index c = t * 2 + b;
-      if (t >= r.lengths[std::size_t(b)]) {
-        EXPECT_EQ(y(0, c), 0) << "padded step " << t;
-        continue;
+  // Unit 0 hidden (tanh, biased), unit 1 the output (sigmoid, no bias). Layered:
+  // h_t = tanh(w0 x_t + r00 h_{t-1} + r01 o_{t-1} + b0), o_t = sigmoid(w1 x_t + r10 h_t + r11 o_{t-1});
+  // synchronous: o_t reads h_{t-1} instead.
+  for (bool layered : {true, false}) {
+    SCOPED_TRACE(layered ? "layered" : "synchronous");
+    const std::string options = std::string("units: 2, bias: hidden, activation: tanh, output_activation: sigmoid, ") +
+                                "update: " + (layered ? "layered" : "synchronous");
+    LayerRig r(build_layer(bundled_registry(), "{type: fully_recurrent, " + options + ", sequence: all}"), {1, 4}, 2,
+               1);
+    ASSERT_EQ(r.params.size(), 2 + 4 + 1);
+    const double wih[2] = {0.7, -1.3}, whh[2][2] = {{0.5, -0.8}, {1.1, 0.4}}, b0 = 0.25;
+    r.params << Scalar(wih[0]), Scalar(wih[1]), Scalar(whh[0][0]), Scalar(whh[0][1]), Scalar(whh[1][0]),
+        Scalar(whh[1][1]), Scalar(b0);
+    r.lengths = {4, 2};  // example 1 ends after 2 steps
+    Matrix x(1, 8);      // time-major: column t * 2 + b
+    x << 0.4f, -1.0f, -2.0f, 0.5f, 1.0f, 9.0f, 0.3f, 9.0f;
+    const Matrix y = r.forward(x, Mode::eval);
+    for (Index b = 0; b < 2; ++b) {
+      double h = 0, o = 0;
+      for (Index t = 0; t < 4; ++t) {
+        const Index c = t * 2 + b;
+        if (t >= r.lengths[std::size_t(b)]) {
+          EXPECT_EQ(y(0, c), 0) << "padded step " << t;
+          continue;
+        }
+        const double xt = x(0, c);
+        const double h1 = std::tanh(wih[0] * xt + whh[0][0] * h + whh[0][1] * o + b0);
+        const double o1 = sigmoid(wih[1] * xt + whh[1][0] * (layered ? h1 : h) + whh[1][1] * o);
+        h = h1;
+        o = o1;
+        EXPECT_NEAR(y(0, c), o, 1e-6) << "example " << b << " step " << t;
       }
-      const double xt = x(0, c);
-      const double h1 = std::tanh(wih[0] * xt + whh[0][0] * h + whh[0][1] * o + b0);
-      const double o1 = sigmoid(wih[1] * xt + whh[1][0] * h + whh[1][1] * o);
-      h = h1;
-      o = o1;
-      EXPECT_NEAR(y(0, c), o, 1e-6) << "example " << b << " step " << t;
     }
+    // sequence: last gives the output units at each example's last valid step.
+    LayerRig last(build_layer(bundled_registry(), "{type: fully_recurrent, " + options + "}"), {1, 4}, 2, 1);
+    last.params = r.params;
+    last.lengths = r.lengths;
+    const Matrix yl = last.forward(x, Mode::eval);
+    ASSERT_EQ(yl.cols(), 2);
+    EXPECT_EQ(yl(0, 0), y(0, 3 * 2 + 0));
+    EXPECT_EQ(yl(0, 1), y(0, 1 * 2 + 1));
   }
-  // sequence: last gives the output units at each example's last valid step.
-  LayerRig last(build_layer(bundled_registry(),
-                            "{type: fully_recurrent, units: 2, bias: hidden, activation: tanh, "
-                            "output_activation: sigmoid}"),
-                {1, 4}, 2, 1);
-  last.params = r.params;
-  last.lengths = r.lengths;
-  const Matrix yl = last.forward(x, Mode::eval);
-  ASSERT_EQ(yl.cols(), 2);
-  EXPECT_EQ(yl(0, 0), y(0, 3 * 2 + 0));
-  EXPECT_EQ(yl(0, 1), y(0, 1 * 2 + 1));
 }
 
 TEST(FullyRecurrentLayer, GradientsMatchFiniteDifferencesWithPaddingAndTruncation) {
