@@ -144,3 +144,17 @@ TEST(RandomSearch, BadInputExitsTwoAtPretrain) {
     EXPECT_FALSE(std::filesystem::exists(dir / "out.json"));
   }
 }
+
+TEST(RandomSearch, ExampleSpecsAreValid) {
+  if (!have_plugins()) GTEST_SKIP();
+  int specs = 0;
+  for (const auto& e : std::filesystem::directory_iterator(source_dir() / "examples" / "pretrain")) {
+    if (e.path().extension() != ".yaml" || e.path().filename().string().rfind("guess_", 0) != 0) continue;
+    SCOPED_TRACE(e.path().string());
+    const RunSpec spec = spec_from_yaml(read_text(e.path()));
+    ASSERT_TRUE(spec.pretrain.has_value());
+    EXPECT_EQ(spec.pretrain->name, "random_search");
+    ++specs;
+  }
+  EXPECT_EQ(specs, 4);
+}
