@@ -18,6 +18,10 @@ struct CommandLine {
 // `words`. Throws po::error on an unknown or malformed option.
 CommandLine parse_command_line(const std::vector<std::string>& args, const po::options_description& options);
 
+// The CPUs this process may run on (its affinity: taskset, mpirun's binding,
+// Slurm's --cpus-per-task), as nproc counts them.
+int usable_cpus();
+
 // gradlab study plan|run|status ...
 int study_command(const std::vector<std::string>& args);
 // gradlab export DIR --format csv|json ...

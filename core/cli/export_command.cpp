@@ -29,10 +29,10 @@ struct Table {
   std::vector<std::vector<nlohmann::json>> rows;  // values as JSON (numbers, strings, null)
 };
 
-enum class TableKind { metrics, layers, lags };
+enum class TableKind { metrics, layers, lags, pretraining };
 
 Table build_table(const study::StudyRecords& records, TableKind kind) {
-  const bool layers = kind != TableKind::metrics;
+  const bool layers = kind == TableKind::layers || kind == TableKind::lags;
   Table t;
   std::vector<std::string> axes;
   for (const auto& run : records.runs)
@@ -43,6 +43,8 @@ Table build_table(const study::StudyRecords& records, TableKind kind) {
     for (const char* c : {"layer", "layer_type", "probe", "value"}) fixed.push_back(c);
   else if (kind == TableKind::lags)
     for (const char* c : {"layer", "layer_type", "lag", "probe", "value"}) fixed.push_back(c);
+  else if (kind == TableKind::pretraining)
+    for (const char* c : {"metric", "step", "value"}) fixed.push_back(c);
   else
     for (const char* c : {"metric", "value"}) fixed.push_back(c);
   t.columns = {"key", "variant", "grid"};
@@ -54,6 +56,16 @@ Table build_table(const study::StudyRecords& records, TableKind kind) {
     std::vector<nlohmann::json> head{run.key, run.variant, run.grid.dump()};
     for (const auto& a : axes) head.push_back(run.grid.contains(a) ? run.grid[a] : nlohmann::json(nullptr));
     head.insert(head.end(), {run.seed_index, run.seed, run.status});
+    if (kind == TableKind::pretraining) {
+      // What the pretraining strategy recorded, before epoch 0.
+      for (const auto& [metric, values] : run.pretraining)
+        for (std::size_t k = 0; k < values.size(); ++k) {
+          auto row = head;
+          row.insert(row.end(), {0, metric, static_cast<std::int64_t>(k), number(values[k])});
+          t.rows.push_back(std::move(row));
+        }
+      continue;
+    }
     for (const auto& e : run.epochs) {
       if (!layers) {
         const std::pair<const char*, double> metrics[] = {{"train_loss", e.train_loss},
@@ -139,8 +151,8 @@ int export_command(const std::vector<std::string>& args) {
   options.add_options()("help,h", "show this help")("format,f", po::value<std::string>(), "csv or json; required")(
       "table,t", po::value<std::string>()->default_value("metrics"),
       "metrics (run x epoch x metric), layers (run x epoch x layer x probe) or lags (run x epoch x recurrent layer "
-      "x lag x probe: the error flow by lag)")("output,o", po::value<std::string>(),
-                                               "write to this file (default: standard output)");
+      "x lag x probe: the error flow by lag) or pretraining (run x metric x step: what the pretraining "
+      "strategy recorded)")("output,o", po::value<std::string>(), "write to this file (default: standard output)");
   auto line = parse_command_line(args, options);
   const po::variables_map& vm = line.vm;
   if (vm.count("help")) {
@@ -155,14 +167,15 @@ int export_command(const std::vector<std::string>& args) {
   const std::string format = vm["format"].as<std::string>(), table = vm["table"].as<std::string>();
   if (format != "csv" && format != "json")
     throw InputError("--format", "expected csv or json, got " + quote_text(format));
-  if (table != "metrics" && table != "layers" && table != "lags")
-    throw InputError("--table", "expected metrics, layers or lags, got " + quote_text(table));
+  if (table != "metrics" && table != "layers" && table != "lags" && table != "pretraining")
+    throw InputError("--table", "expected metrics, layers, lags or pretraining, got " + quote_text(table));
   std::optional<OutputFile> output;
   if (vm.count("output")) output = OutputFile::prepare("--output", vm["output"].as<std::string>());
   const auto records = study::load_records(words[0]);
-  const auto t = build_table(records, table == "layers" ? TableKind::layers
-                                      : table == "lags" ? TableKind::lags
-                                                        : TableKind::metrics);
+  const auto t = build_table(records, table == "layers"        ? TableKind::layers
+                                      : table == "lags"        ? TableKind::lags
+                                      : table == "pretraining" ? TableKind::pretraining
+                                                               : TableKind::metrics);
   const std::string bytes = format == "csv" ? to_csv(t) : to_json_records(t);
   if (output)
     output->write(bytes);

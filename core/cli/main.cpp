@@ -266,6 +266,9 @@ int train_command(const std::vector<std::string>& args) {
       "save-weights", po::value<std::string>(), "write the trained weights (safetensors, F32) to this file")(
       "load-weights", po::value<std::string>(), "start from these weights instead of the initializer")(
       "quiet,q", "no per-epoch progress lines")(
+      "threads", po::value<int>(),
+      "the most threads the run may use at once, for a pretraining strategy's parallel work (genetic's "
+      "population); the result does not depend on it (default: the CPUs this process may use)")(
       "max-memory", po::value<std::string>(),
       "memory the run may plan to use (data set and model), e.g. 2G or 512M; larger inputs or models are "
       "refused before they are allocated (default: 3/4 of the memory the machine, cgroup and ulimit allow)")(
@@ -297,6 +300,11 @@ int train_command(const std::vector<std::string>& args) {
 
   RunOptions run_options;
   if (vm.count("max-memory")) run_options.max_memory = parse_bytes(vm["max-memory"].as<std::string>(), "--max-memory");
+  run_options.threads = cli::usable_cpus();
+  if (vm.count("threads")) {
+    run_options.threads = vm["threads"].as<int>();
+    if (run_options.threads < 1 || run_options.threads > 4096) throw InputError("--threads", "must be in [1, 4096]");
+  }
   auto registry = load_registry(dirs);
   RunSpec spec = load_run_spec(specs[0], overrides, *registry);
   // Refuse an output that cannot be written before training, not after it.

@@ -124,15 +124,6 @@ std::string seconds_text(double s) {
   return text;
 }
 
-// The CPUs this process may run on (its affinity: taskset, mpirun's binding,
-// Slurm's --cpus-per-task), as nproc counts them.
-int usable_cpus() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 struct RunArgs {
   bool help = false;
   std::string help_text;

@@ -15,7 +15,12 @@ constexpr double bytes_per_scalar = sizeof(Scalar);
 
 Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs, NetworkLimits limits,
                  TargetAt target_at)
-    : layers_(std::move(layers)), input_(input), task_(task), outputs_(outputs), target_at_(target_at) {
+    : layers_(std::move(layers)),
+      input_(input),
+      task_(task),
+      outputs_(outputs),
+      target_at_(target_at),
+      limits_(limits) {
   if (layers_.empty()) throw InputError("model", "has no layers");
   shapes_.push_back(input);
   Index params = 0, buffers = 0;
@@ -90,11 +95,30 @@ Network::Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index
   params_ = Vector::Zero(params);
   grads_ = Vector::Zero(params);
   buffers_ = Vector::Zero(buffers);
-  for (std::size_t i = 0; i < layers_.size(); ++i)
+  std::vector<Layer*> chain;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
     layers_[i].layer->bind(VectorMap(params_.data() + offsets_[i], counts_[i]),
                            VectorMap(grads_.data() + offsets_[i], counts_[i]),
                            VectorMap(buffers_.data() + buffer_offsets_[i], buffer_counts_[i]));
+    chain.push_back(layers_[i].layer.get());
+  }
+  chain_ = LayerChain(std::move(chain));
+  chain_.adopt(shapes_);  // configured above, with the memory check between layers
 }
+
+std::unique_ptr<Network> Network::clone_network() const {
+  if (!layer_factory_) throw std::logic_error("this network was built without a layer factory and cannot be cloned");
+  auto copy = std::make_unique<Network>(layer_factory_(), input_, task_, outputs_, limits_, target_at_);
+  if (copy->params_.size() != params_.size() || copy->buffers_.size() != buffers_.size())
+    throw std::logic_error("a clone's layers have other sizes than the original's");
+  copy->layer_factory_ = layer_factory_;
+  copy->params_ = params_;
+  copy->buffers_ = buffers_;
+  if (max_batch_ > 0) copy->reserve(max_batch_);
+  return copy;
+}
+
+std::unique_ptr<Model> Network::clone() const { return clone_network(); }
 
 void Network::initialize(const Initializer& fallback, Rng& rng) {
   for (auto& entry : layers_) entry.layer->initialize(entry.init ? *entry.init : fallback, rng);
@@ -103,16 +127,7 @@ void Network::initialize(const Initializer& fallback, Rng& rng) {
 void Network::reserve(Index max_batch) {
   if (max_batch <= max_batch_) return;
   max_batch_ = max_batch;
-  Index widest = input_.features * input_.steps;
-  activations_.resize(layers_.size());
-  for (std::size_t i = 0; i < layers_.size(); ++i) {
-    const Shape s = shapes_[i + 1];
-    activations_[i].resize(s.features, s.steps * max_batch);
-    widest = std::max(widest, s.features * s.steps);
-    layers_[i].layer->reserve(max_batch);
-  }
-  grad_a_.resize(widest, max_batch);
-  grad_b_.resize(widest, max_batch);
+  chain_.reserve(max_batch);
   batch_inputs_.resize(input_.features, input_.steps * max_batch);
   labels_.resize(static_cast<std::size_t>(output_steps_ * max_batch));
   if (task_ == Task::regression) targets_.resize(outputs_, output_steps_ * max_batch);
@@ -134,10 +149,6 @@ ForwardContext Network::context(Mode mode, bool update_statistics, const BatchVi
   ctx.batch = batch.batch;
   ctx.lengths = input_.steps > 1 ? batch.lengths : nullptr;
   return ctx;
-}
-
-MatrixMap Network::activation(Index i, Index batch) {
-  return MatrixMap(activations_[i].data(), shapes_[i + 1].features, shapes_[i + 1].steps * batch);
 }
 
 ConstMatrixMap Network::input_view(const BatchView& batch) const {
@@ -181,23 +192,14 @@ BatchView Network::gather_examples(const Split& split, const std::int64_t* order
 }
 
 void Network::forward(const BatchView& batch, Index upto, const ForwardContext& ctx) {
-  for (Index i = 0; i < upto; ++i) {
-    MatrixMap out = activation(i, batch.batch);
-    if (i == 0) {
-      layers_[0].layer->forward(input_view(batch), out, ctx);
-    } else {
-      const Shape s = shapes_[i];
-      layers_[i].layer->forward(ConstMatrixMap(activations_[i - 1].data(), s.features, s.steps * batch.batch), out,
-                                ctx);
-    }
-  }
+  chain_.forward(input_view(batch), ctx, upto);
 }
 
 Network::LossTotals Network::output_loss(const BatchView& batch, bool gradient) {
   const Index n = batch.batch;
   const Index columns = output_steps_ * n;
-  ConstMatrixMap out(activations_.back().data(), outputs_, columns);
-  MatrixMap grad(grad_a_.data(), outputs_, columns);
+  ConstMatrixMap out = chain_.output(n);
+  MatrixMap grad = chain_.output_gradient(n);
   // Scored columns: every column for sequence_end targets (one per example);
   // for every_step targets, the valid steps only (column t * n + b).
   auto scored = [&](Index c) { return output_steps_ == 1 || !batch.lengths || c / n < Index(batch.lengths[c % n]); };
@@ -249,7 +251,7 @@ Network::LossTotals Network::output_loss(const BatchView& batch, bool gradient) 
 
 Index Network::count_solved(const BatchView& batch, const Split& split, Index first, const SuccessCriterion& success) {
   const Index n = batch.batch;
-  ConstMatrixMap out(activations_.back().data(), outputs_, output_steps_ * n);
+  ConstMatrixMap out = chain_.output(n);
   Index solved = 0;
   for (Index b = 0; b < n; ++b) {
     const Index example = first + b;
@@ -272,28 +274,10 @@ Index Network::count_solved(const BatchView& batch, const Split& split, Index fi
 }
 
 void Network::backward(const BatchView& batch, const ForwardContext& ctx, std::vector<LagProbe>* lag_probes) {
-  // grad_a_ holds d(loss)/d(output of the last layer); each layer writes the
-  // gradient of its input into the other buffer, then the roles swap.
-  Matrix* grad_out = &grad_a_;
-  Matrix* grad_in = &grad_b_;
-  ForwardContext layer_ctx = ctx;
-  for (Index i = layer_count() - 1; i >= 0; --i) {
-    const Shape in_shape = shapes_[i];
-    const Shape out_shape = shapes_[i + 1];
-    const Index n = batch.batch;
-    ConstMatrixMap in =
-        i == 0 ? input_view(batch) : ConstMatrixMap(activations_[i - 1].data(), in_shape.features, in_shape.steps * n);
-    ConstMatrixMap out(activations_[i].data(), out_shape.features, out_shape.steps * n);
-    ConstMatrixMap g_out(grad_out->data(), out_shape.features, out_shape.steps * n);
-    layer_ctx.lag_probe = lag_probes ? &(*lag_probes)[static_cast<std::size_t>(i)] : nullptr;
-    if (i == 0) {
-      layers_[i].layer->backward(in, out, g_out, nullptr, layer_ctx);
-    } else {
-      MatrixMap g_in(grad_in->data(), in_shape.features, in_shape.steps * n);
-      layers_[i].layer->backward(in, out, g_out, &g_in, layer_ctx);
-      std::swap(grad_out, grad_in);
-    }
-  }
+  // output_loss wrote d(loss)/d(output) into the chain's output gradient.
+  const MatrixMap grad_out = chain_.output_gradient(batch.batch);
+  chain_.backward(input_view(batch), ConstMatrixMap(grad_out.data(), grad_out.rows(), grad_out.cols()), nullptr, ctx,
+                  lag_probes ? lag_probes->data() : nullptr);
 }
 
 double Network::loss_and_gradient(const BatchView& batch) {
@@ -327,11 +311,11 @@ void Network::forward_prefix(const BatchView& batch, Index upto, MatrixMap out) 
   if (upto == 0)
     out = input_view(batch);
   else
-    out = activation(upto - 1, batch.batch);
+    out = chain_.output(upto - 1, batch.batch);
 }
 
-Network::Evaluation Network::evaluate(const Split& split, const SuccessCriterion* success) {
-  Evaluation result;
+ModelScore Network::evaluate(const Split& split, const SuccessCriterion* success) {
+  ModelScore result;
   const Index total = split.examples;
   if (total == 0) return result;
   // The chunk is the reserved batch: evaluation takes no more activation
@@ -398,12 +382,8 @@ std::vector<LayerProbe> Network::probe(const BatchView& batch) {
     }
     row.grad_norm = std::sqrt(g);
     row.weight_norm = std::sqrt(w);
-    const Shape s = shapes_[i];
-    ConstMatrixMap in =
-        i == 0 ? input_view(batch) : ConstMatrixMap(activations_[i - 1].data(), s.features, s.steps * batch.batch);
-    const Shape o = shapes_[i + 1];
-    row.saturation = layers_[i].layer->saturation(
-        in, ConstMatrixMap(activations_[i].data(), o.features, o.steps * batch.batch), ctx);
+    ConstMatrixMap in = i == 0 ? input_view(batch) : chain_.output(i - 1, batch.batch);
+    row.saturation = layers_[i].layer->saturation(in, chain_.output(i, batch.batch), ctx);
     const LagProbe& lag = lag_probes_[static_cast<std::size_t>(i)];
     if (lag.reported) {
       for (double v : lag.hidden) row.grad_by_lag.push_back(std::sqrt(v));

@@ -10,7 +10,9 @@
 #include <fstream>
 #include <functional>
 #include <numeric>
+#include <sstream>
 #include <thread>
+#include <variant>
 
 #include "gradlab/core/datasets.hpp"
 #include "gradlab/core/error.hpp"
@@ -30,13 +32,57 @@ const char* to_string(RunStatus status) {
 
 namespace {
 
-// Fills defaults and checks a Params built in code (by a pretraining strategy)
-// against a schema, as a spec would be checked.
+// Checks a Params built in code (by a pretraining strategy) against a schema
+// as a spec's values are checked: unknown keys, types (an integer is accepted
+// for a real), finiteness, bounds and choices; then fills the defaults.
+// Throws std::invalid_argument naming the parameter and `what`.
 Params complete_params(const std::string& what, const Schema& schema, const Params& given) {
   std::map<std::string, ParamValue> values = given.values();
-  for (const auto& [k, v] : values)
-    if (std::none_of(schema.begin(), schema.end(), [&key = k](const ParamSpec& p) { return p.name == key; }))
-      throw std::invalid_argument("unknown parameter '" + k + "' for " + what);
+  for (auto& [key, value] : values) {
+    const auto spec =
+        std::find_if(schema.begin(), schema.end(), [&k = key](const ParamSpec& p) { return p.name == k; });
+    if (spec == schema.end()) throw std::invalid_argument("unknown parameter '" + key + "' for " + what);
+    auto bad = [&](const std::string& expected) {
+      return std::invalid_argument("'" + key + "' of " + what + " must be " + expected);
+    };
+    switch (spec->type) {
+      case ParamType::boolean:
+        if (!std::holds_alternative<bool>(value)) throw bad("a boolean");
+        break;
+      case ParamType::integer:
+        if (!std::holds_alternative<std::int64_t>(value)) throw bad("an integer");
+        break;
+      case ParamType::real:
+        if (std::holds_alternative<std::int64_t>(value)) value = static_cast<double>(std::get<std::int64_t>(value));
+        if (!std::holds_alternative<double>(value)) throw bad("a number");
+        if (!std::isfinite(std::get<double>(value))) throw bad("a finite number");
+        break;
+      case ParamType::string:
+        if (!std::holds_alternative<std::string>(value)) throw bad("a string");
+        break;
+      case ParamType::choice: {
+        if (!std::holds_alternative<std::string>(value)) throw bad("a string");
+        const auto& text = std::get<std::string>(value);
+        if (std::find(spec->choices.begin(), spec->choices.end(), text) == spec->choices.end()) {
+          std::string all;
+          for (const auto& c : spec->choices) all += (all.empty() ? "" : ", ") + c;
+          throw std::invalid_argument("'" + key + "' of " + what + " must be one of " + all + ", got '" + text + "'");
+        }
+        break;
+      }
+    }
+    if (spec->type == ParamType::integer || spec->type == ParamType::real) {
+      const double x = spec->type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value))
+                                                        : std::get<double>(value);
+      const bool below = spec->min_exclusive ? !(x > spec->min) : !(x >= spec->min);
+      if (below || x > spec->max) {
+        std::ostringstream text;
+        text << "'" << key << "' of " << what << " is " << x << ", outside its bounds "
+             << (spec->min_exclusive ? "(" : "[") << spec->min << ", " << spec->max << "]";
+        throw std::invalid_argument(text.str());
+      }
+    }
+  }
   for (const auto& p : schema)
     if (!values.count(p.name)) {
       if (p.required()) throw std::invalid_argument(what + " needs '" + p.name + "'");
@@ -146,6 +192,11 @@ std::shared_ptr<Layer> make_layer(const Registry& registry, const LayerSpec& spe
 
 bool all_finite(const Vector& v) { return v.allFinite(); }
 
+int run_threads(const RunOptions& options) {
+  if (options.threads > 0) return options.threads;
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
 }  // namespace
 
 std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry, std::uint64_t max_bytes,
@@ -175,18 +226,24 @@ Index planned_batch(const RunSpec& spec, const Dataset& data) {
 
 std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& registry, const Dataset& data,
                                        std::uint64_t max_bytes) {
-  std::vector<NetworkLayer> layers;
-  for (const auto& l : spec.layers) {
-    NetworkLayer entry;
-    entry.type = l.layer.name;
-    entry.where = l.layer.where;
-    entry.layer = make_layer(registry, l, entry.init);
-    layers.push_back(std::move(entry));
-  }
+  // The registry outlives every network of a run (and its clones).
+  LayerListFactory make_layers = [&registry, specs = spec.layers] {
+    std::vector<NetworkLayer> layers;
+    for (const auto& l : specs) {
+      NetworkLayer entry;
+      entry.type = l.layer.name;
+      entry.where = l.layer.where;
+      entry.layer = make_layer(registry, l, entry.init);
+      layers.push_back(std::move(entry));
+    }
+    return layers;
+  };
   NetworkLimits limits;
   limits.max_bytes = max_bytes;
   limits.batch = planned_batch(spec, data);
-  return std::make_shared<Network>(std::move(layers), data.input, data.task, data.outputs, limits, data.target_at);
+  auto network = std::make_shared<Network>(make_layers(), data.input, data.task, data.outputs, limits, data.target_at);
+  network->set_layer_factory(std::move(make_layers));
+  return network;
 }
 
 nlohmann::json to_json(const RunSummary& s) {
@@ -248,6 +305,15 @@ nlohmann::json to_json(const RunSummary& s) {
                    {"probes", s.timing.probes},
                    {"pretraining", s.timing.pretraining},
                    {"other", s.timing.other}};
+  if (!s.pretraining.empty()) {
+    json series = json::object();
+    for (const auto& [metric, values] : s.pretraining) {
+      json array = json::array();
+      for (double v : values) array.push_back(number(v));
+      series[metric] = array;
+    }
+    out["pretraining"] = series;
+  }
   if (s.diverged_epoch) out["diverged_epoch"] = *s.diverged_epoch;
   if (!s.message.empty()) out["message"] = s.message;
   out["gradlab_version"] = version_string;
@@ -311,6 +377,9 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
   if (pretrain) {
     RegistryComponents components(registry);
     PretrainContext ctx{*network, *data, rng, components, options.log, [&] { return cancelled(); }};
+    ctx.seed = static_cast<std::uint64_t>(summary.seed);
+    ctx.threads = run_threads(options);
+    ctx.record = [&summary](const std::string& metric, double value) { summary.pretraining[metric].push_back(value); };
     try {
       pretrain->pretrain(ctx);
     } catch (const std::exception& e) {
@@ -424,9 +493,16 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
   auto optimizer = make_at(spec.optimizer, "optimizer",
                            [&] { return registry.make_optimizer(spec.optimizer.name, spec.optimizer.params); });
   std::shared_ptr<PretrainStrategy> pretrain;
-  if (spec.pretrain)
+  if (spec.pretrain) {
     pretrain = make_at(*spec.pretrain, "pretrain",
                        [&] { return registry.make_pretrain(spec.pretrain->name, spec.pretrain->params); });
+    // A strategy that cannot work on this model or data says so now, as bad
+    // input, before anything is trained.
+    make_at(*spec.pretrain, "pretrain", [&] {
+      pretrain->check(*network, *data);
+      return 0;
+    });
+  }
 
   const Index batch_size = std::min<Index>(spec.training.batch_size, data->train.examples);
   const Index probe_size = std::min<Index>(spec.probes.batch, data->train.examples);

@@ -50,6 +50,7 @@ std::vector<std::uint8_t> encode_summary(const RunSummary& s) {
       {"plugins", json::array()},
       {"epochs", json::array()}};
   if (s.diverged_epoch) out["diverged_epoch"] = *s.diverged_epoch;
+  if (!s.pretraining.empty()) out["pretraining"] = s.pretraining;
   for (const auto& p : s.plugins) out["plugins"].push_back({p.kind, p.name, p.version, p.plugin, p.path, p.params});
   for (const auto& e : s.epochs) {
     json layers = json::array();
@@ -82,6 +83,8 @@ RunSummary decode_summary(const std::vector<std::uint8_t>& bytes) {
                 t.at(4).get<double>()};
     s.spec = in.at("spec");
     if (in.contains("diverged_epoch")) s.diverged_epoch = in.at("diverged_epoch").get<std::int64_t>();
+    if (in.contains("pretraining"))
+      s.pretraining = in.at("pretraining").get<std::map<std::string, std::vector<double>>>();
     for (const auto& p : in.at("plugins"))
       s.plugins.push_back({p.at(0).get<std::string>(), p.at(1).get<std::string>(), p.at(2).get<std::string>(),
                            p.at(3).get<std::string>(), p.at(4).get<std::string>(), p.at(5)});

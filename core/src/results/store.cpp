@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS probes (
 CREATE TABLE IF NOT EXISTS grad_by_lag (
   run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL, layer INTEGER NOT NULL,
   lag INTEGER NOT NULL, grad_norm REAL, cell_grad_norm REAL, PRIMARY KEY (run_id, epoch, layer, lag));
+CREATE TABLE IF NOT EXISTS pretraining (
+  run_id INTEGER NOT NULL REFERENCES runs(id), metric TEXT NOT NULL, step INTEGER NOT NULL, value REAL,
+  PRIMARY KEY (run_id, metric, step));
 )";
 
 class Statement {
@@ -103,6 +106,11 @@ bool has_column(sqlite3* db, const std::string& table, const std::string& column
   while (q.step())
     if (q.text(0) == column) return true;
   return false;
+}
+
+bool has_table(sqlite3* db, const std::string& table) {
+  Statement q(db, ("SELECT name FROM sqlite_master WHERE type='table' AND name='" + table + "'").c_str());
+  return q.step();
 }
 
 // Columns added after the first release of the schema: a study folder made
@@ -282,7 +290,7 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
       if (!q.step()) throw OutputError("results database: run " + run.key + " is not in the plan");
       id = q.integer(0);
     }
-    for (const char* table : {"plugins", "epochs", "probes"}) {
+    for (const char* table : {"plugins", "epochs", "probes", "grad_by_lag", "pretraining"}) {
       Statement del(db_, (std::string("DELETE FROM ") + table + " WHERE run_id=?").c_str());
       del.bind(1, id).run();
     }
@@ -320,6 +328,16 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
                  "success_rate, train_success_rate) VALUES (?,?,?,?,?,?,?,?,?)");
     Statement pr(db_, "INSERT INTO probes VALUES (?,?,?,?,?,?,?,?)");
     Statement lag(db_, "INSERT INTO grad_by_lag VALUES (?,?,?,?,?,?)");
+    Statement pre(db_, "INSERT INTO pretraining VALUES (?,?,?,?)");
+    for (const auto& [metric, values] : s.pretraining)
+      for (std::size_t k = 0; k < values.size(); ++k) {
+        pre.bind(1, id).bind(2, metric).bind(3, static_cast<std::int64_t>(k));
+        if (std::isfinite(values[k]))
+          pre.bind(4, values[k]);
+        else
+          pre.null(4);
+        pre.run();
+      }
     for (const auto& e : s.epochs) {
       ep.bind(1, id)
           .bind(2, e.epoch)
@@ -487,6 +505,15 @@ StudyRecords load_records(const std::filesystem::path& dir) {
         if (l == e->layers.end()) continue;
         l->grad_by_lag.push_back(q.real(4));
         if (!q.is_null(5)) l->cell_grad_by_lag.push_back(q.real(5));
+      }
+    }
+    if (has_table(db, "pretraining")) {
+      Statement q(db, "SELECT run_id, metric, value FROM pretraining ORDER BY run_id, metric, step");
+      while (q.step()) {
+        auto it = by_id.find(q.integer(0));
+        if (it == by_id.end()) continue;
+        records.runs[it->second].pretraining[q.text(1)].push_back(
+            q.is_null(2) ? std::numeric_limits<double>::quiet_NaN() : q.real(2));
       }
     }
     auto spec = nlohmann::json::parse(meta["spec"], nullptr, false);

@@ -51,6 +51,9 @@ RunOutcome execute_run(const PlannedRun& run, const Registry& registry, const Da
     run_options.dataset = data.get(run);
     run_options.seed = run.seed;
     run_options.cancel = cancel;
+    // The study's runs already fill the cores: a strategy's own parallel work
+    // would only oversubscribe them.
+    run_options.threads = 1;
     summary = train_run(run.spec, registry, run_options).summary;
   } catch (const std::exception& e) {
     summary = RunSummary{};

@@ -40,28 +40,27 @@ class Residual final : public Layer {
   }
 
   Shape configure(Shape input) override {
-    shapes_.assign(1, input);
+    std::vector<Layer*> layers;
+    for (const auto& c : children_) layers.push_back(c.layer.get());
+    branch_ = LayerChain(std::move(layers));
+    Shape out;
+    try {
+      out = branch_.configure(input);
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string("residual ") + e.what());
+    }
     param_offsets_.clear();
     buffer_offsets_.clear();
     Index params = learn_scale_ ? 1 : 0, buffers = 0;
-    for (std::size_t j = 0; j < children_.size(); ++j) {
-      Shape out;
-      try {
-        out = children_[j].layer->configure(shapes_.back());
-      } catch (const std::exception& e) {
-        throw std::invalid_argument("residual layer " + std::to_string(j) + ": " + e.what());
-      }
-      if (out.features <= 0 || out.steps <= 0)
-        throw std::invalid_argument("residual layer " + std::to_string(j) + " produced an empty output shape");
-      shapes_.push_back(out);
+    for (const auto& c : children_) {
       param_offsets_.push_back(params);
-      params += children_[j].layer->param_count();
+      params += c.layer->param_count();
       buffer_offsets_.push_back(buffers);
-      buffers += children_[j].layer->buffer_count();
+      buffers += c.layer->buffer_count();
     }
-    if (!(shapes_.back() == input))
-      throw std::invalid_argument("the residual branch maps " + shape_text(input) + " to " +
-                                  shape_text(shapes_.back()) + "; x + f(x) needs f to keep the shape");
+    if (!(out == input))
+      throw std::invalid_argument("the residual branch maps " + shape_text(input) + " to " + shape_text(out) +
+                                  "; x + f(x) needs f to keep the shape");
     param_count_ = params;
     buffer_count_ = buffers;
     return input;
@@ -98,85 +97,47 @@ class Residual final : public Layer {
     for (auto& c : children_) c.layer->initialize(c.init ? *c.init : init, rng);
   }
   void reserve(Index max_batch) override {
-    if (max_batch > max_batch_) {
-      max_batch_ = max_batch;
-      Index widest = 0;
-      acts_.resize(children_.size());
-      for (std::size_t j = 0; j < children_.size(); ++j) {
-        const Shape s = shapes_[j + 1];
-        acts_[j].resize(s.features, s.steps * max_batch);
-        widest = std::max(widest, s.features * s.steps);
-      }
-      for (const Shape& s : shapes_) widest = std::max(widest, s.features * s.steps);
-      grad_a_.resize(widest, max_batch);
-      grad_b_.resize(widest, max_batch);
+    branch_.reserve(max_batch);
+    if (learn_scale_ || scale_ != Scalar(1)) {
+      const Shape s = branch_.output_shape();
+      scaled_grad_.resize(s.features, s.steps * max_batch);
     }
-    for (auto& c : children_) c.layer->reserve(max_batch);
   }
 
   void forward(ConstMatrixMap in, MatrixMap out, const ForwardContext& ctx) override {
-    const Index batch = in.cols() / shapes_[0].steps;
-    if (batch > max_batch_) reserve(batch);  // no-op after the host's reserve()
-    for (std::size_t j = 0; j < children_.size(); ++j)
-      children_[j].layer->forward(j == 0 ? in : act(j - 1, batch), act_mut(j, batch), ctx);
-    out.noalias() = in + alpha() * act(children_.size() - 1, batch);
+    if (ctx.batch > branch_.reserved_batch()) reserve(ctx.batch);  // no-op after the host's reserve()
+    branch_.forward(in, ctx);
+    out.noalias() = in + alpha() * branch_.output(ctx.batch);
   }
 
   void backward(ConstMatrixMap in, ConstMatrixMap, ConstMatrixMap grad_out, MatrixMap* grad_in,
                 const ForwardContext& ctx) override {
-    const Index batch = in.cols() / shapes_[0].steps;
-    const std::size_t last = children_.size() - 1;
     const Scalar a = alpha();
-    if (learn_scale_) grads_[0] += (grad_out.array() * act(last, batch).array()).sum();
+    if (learn_scale_) grads_[0] += (grad_out.array() * branch_.output(ctx.batch).array()).sum();
     // d(loss)/d(f(x)) = alpha * grad_out; for alpha == 1 pass grad_out itself.
-    Matrix* g_out = &grad_a_;
-    Matrix* g_in = &grad_b_;
-    const Scalar* branch_grad = grad_out.data();
-    if (a != Scalar(1)) {
-      MatrixMap scaled(g_out->data(), grad_out.rows(), grad_out.cols());
+    if (a == Scalar(1)) {
+      branch_.backward(in, grad_out, grad_in, ctx);
+    } else {
+      MatrixMap scaled(scaled_grad_.data(), grad_out.rows(), grad_out.cols());
       scaled.noalias() = a * grad_out;
-      branch_grad = g_out->data();
+      branch_.backward(in, ConstMatrixMap(scaled.data(), scaled.rows(), scaled.cols()), grad_in, ctx);
     }
-    for (std::size_t j = last + 1; j-- > 0;) {
-      const Shape si = shapes_[j], so = shapes_[j + 1];
-      ConstMatrixMap child_in = j == 0 ? in : act(j - 1, batch);
-      ConstMatrixMap child_out = act(j, batch);
-      ConstMatrixMap child_grad_out(j == last ? branch_grad : g_out->data(), so.features, so.steps * batch);
-      if (j == 0) {
-        // The first child writes the input gradient of the branch straight
-        // into grad_in; then the identity path adds grad_out.
-        children_[0].layer->backward(child_in, child_out, child_grad_out, grad_in, ctx);
-        if (grad_in) *grad_in += grad_out;
-      } else {
-        MatrixMap child_grad_in(g_in->data(), si.features, si.steps * batch);
-        children_[j].layer->backward(child_in, child_out, child_grad_out, &child_grad_in, ctx);
-        std::swap(g_out, g_in);
-      }
-    }
+    // The first child wrote the branch's input gradient; the identity path adds grad_out.
+    if (grad_in) *grad_in += grad_out;
   }
 
  private:
   Scalar alpha() const { return learn_scale_ ? params_[0] : scale_; }
-  ConstMatrixMap act(std::size_t j, Index batch) const {
-    const Shape s = shapes_[j + 1];
-    return ConstMatrixMap(acts_[j].data(), s.features, s.steps * batch);
-  }
-  MatrixMap act_mut(std::size_t j, Index batch) {
-    const Shape s = shapes_[j + 1];
-    return MatrixMap(acts_[j].data(), s.features, s.steps * batch);
-  }
 
   std::vector<ChildLayer> children_;
   Scalar scale_;
   bool learn_scale_;
-  std::vector<Shape> shapes_;  // shapes_[j] = input of child j; shapes_.back() = branch output
+  LayerChain branch_;  // the children, f
   std::vector<Index> param_offsets_, buffer_offsets_;
   Index param_count_ = 0, buffer_count_ = 0;
   Scalar* params_ = nullptr;
   Scalar* grads_ = nullptr;
-  Index max_batch_ = 0;
-  std::vector<Matrix> acts_;  // acts_[j] = output of child j
-  Matrix grad_a_, grad_b_;    // ping-pong gradients between children
+  Matrix scaled_grad_;  // alpha * grad_out, when alpha is not 1
 };
 
 void register_residual(Registrar& r) {

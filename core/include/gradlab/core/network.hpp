@@ -4,11 +4,13 @@
 // layer's gradient norm is the norm of a contiguous segment.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "gradlab/chain.hpp"
 #include "gradlab/data.hpp"
 #include "gradlab/pretrain.hpp"
 
@@ -50,6 +52,10 @@ struct NetworkLimits {
   Index optimizer_slots = 3;                    // per-parameter optimizer state (Adam 2, Rprop+ 3)
 };
 
+// Builds a fresh, unconfigured copy of a network's layers (the same types and
+// parameters): what Network::clone() needs to give a clone its own layers.
+using LayerListFactory = std::function<std::vector<NetworkLayer>()>;
+
 class Network final : public Model {
  public:
   // Configures every layer for `input` and binds it to the flat vectors.
@@ -64,6 +70,8 @@ class Network final : public Model {
   // data's steps for every_step targets.
   Network(std::vector<NetworkLayer> layers, Shape input, Task task, Index outputs, NetworkLimits limits = {},
           TargetAt target_at = TargetAt::sequence_end);
+  // Lets clone() rebuild the layers; a network built without one cannot be cloned.
+  void set_layer_factory(LayerListFactory factory) { layer_factory_ = std::move(factory); }
 
   // A network owns its flat vectors and its layers are bound to them: a copy
   // would share the layers and write through them into the original.
@@ -81,16 +89,12 @@ class Network final : public Model {
   void reserve(Index max_batch);
   Index reserved_batch() const { return max_batch_; }
 
-  struct Evaluation {
-    double loss = 0.0;
-    double accuracy = 0.0;  // classification only: of the scored steps (one per example, or every valid step)
-    std::optional<double> success_rate;  // when a success criterion is given
-  };
+  using Evaluation = ModelScore;
   // Mean loss and accuracy over a whole split, in eval mode: one forward pass,
   // in chunks of the reserved batch size (no more columns than a training
   // batch takes), allocating nothing after reserve(). With `success`, also the
   // fraction of examples it counts as solved.
-  Evaluation evaluate(const Split& split, const SuccessCriterion* success = nullptr);
+  ModelScore evaluate(const Split& split, const SuccessCriterion* success = nullptr) override;
   // Gradient probe on one batch, train-mode statistics, nothing updated.
   std::vector<LayerProbe> probe(const BatchView& batch);
 
@@ -103,7 +107,7 @@ class Network final : public Model {
 
   // Copies examples `first .. first+count` of a split (or the listed examples)
   // into the network's input workspace in batch layout, and returns its view.
-  BatchView gather(const Split& split, const std::int64_t* order, Index count);
+  BatchView gather(const Split& split, const std::int64_t* order, Index count) override;
   // The same for examples first .. first+count in order.
   BatchView gather_range(const Split& split, Index first, Index count);
 
@@ -116,10 +120,13 @@ class Network final : public Model {
   VectorMap parameters() override { return VectorMap(params_.data(), params_.size()); }
   VectorMap gradients() override { return VectorMap(grads_.data(), grads_.size()); }
   VectorMap layer_parameters(Index i) override { return VectorMap(params_.data() + offsets_[i], counts_[i]); }
-  VectorMap layer_gradients(Index i) { return VectorMap(grads_.data() + offsets_[i], counts_[i]); }
+  VectorMap layer_gradients(Index i) override { return VectorMap(grads_.data() + offsets_[i], counts_[i]); }
   void forward_prefix(const BatchView& batch, Index upto, MatrixMap out) override;
   double loss(const BatchView& batch) override;
   double loss_and_gradient(const BatchView& batch) override;
+  // Needs set_layer_factory(); throws std::logic_error without one.
+  std::unique_ptr<Model> clone() const override;
+  std::unique_ptr<Network> clone_network() const;
 
  private:
   BatchView gather_examples(const Split& split, const std::int64_t* order, Index first, Index count);
@@ -142,7 +149,6 @@ class Network final : public Model {
   // lag_probes: null, or one LagProbe per layer, handed to it in its backward.
   void backward(const BatchView& batch, const ForwardContext& ctx, std::vector<LagProbe>* lag_probes = nullptr);
   ForwardContext context(Mode mode, bool update_statistics, const BatchView& batch) const;
-  MatrixMap activation(Index i, Index batch);
   ConstMatrixMap input_view(const BatchView& batch) const;
 
   std::vector<NetworkLayer> layers_;
@@ -155,10 +161,11 @@ class Network final : public Model {
   TargetAt target_at_;
   Index output_steps_ = 1;  // steps of the model's output: 1, or input_.steps for every_step targets
 
+  NetworkLimits limits_;
+  LayerListFactory layer_factory_;
   Index max_batch_ = 0;
   std::uint64_t estimated_bytes_ = 0;
-  std::vector<Matrix> activations_;         // activations_[i] = output of layer i
-  Matrix grad_a_, grad_b_;                  // ping-pong input/output gradients
+  LayerChain chain_;                        // the layers' outputs and the ping-pong gradients between them
   Matrix batch_inputs_;                     // gathered batch
   std::vector<std::int32_t> labels_;        // per scored column, time-major
   Matrix targets_;                          // [outputs, scored columns], time-major

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -60,6 +61,9 @@ struct RunSummary {
   std::string message;                         // why it diverged or failed
   double seconds = 0.0;
   RunTiming timing;
+  // What the pretraining strategy recorded (PretrainContext::record): one
+  // series of values per metric, in the order recorded.
+  std::map<std::string, std::vector<double>> pretraining;
   nlohmann::json spec;  // the effective spec
 };
 
@@ -80,6 +84,9 @@ struct RunOptions {
   // file or model estimated beyond it is refused as bad input before anything
   // that size is allocated. 0: default_memory_budget().
   std::uint64_t max_memory = 0;
+  // The most threads the run may use at once (a pretraining strategy's
+  // parallel work; training steps use one). 0: all cores.
+  int threads = 0;
 };
 
 struct RunResult {

@@ -45,6 +45,7 @@ struct StoredRun {
   std::int64_t seed_index = 0, seed = 0;
   std::string status;  // ok, diverged, failed, running, pending
   std::vector<EpochRecord> epochs;
+  std::map<std::string, std::vector<double>> pretraining;  // RunSummary::pretraining
 };
 
 struct StudyRecords {
