@@ -455,7 +455,7 @@ std::vector<Case> cases() {
   // The fully recurrent net of the weight-guessing experiments, both update orders.
   for (const auto& [name, layers] : std::vector<std::pair<std::string, std::string>>{
            {"fully_recurrent_layered", "{type: fully_recurrent, units: 5, outputs: 2, bias: hidden}"},
-           {"fully_recurrent_synchronous", "{type: fully_recurrent, units: 5, update: synchronous, sequence: all}"}}) {
+           {"fully_recurrent_synchronous", "{type: fully_recurrent, units: 5, update: synchronous}"}}) {
     Case c{name, "[" + layers + ", {type: dense, units: 10}]"};
     c.inputs = 6;
     c.steps = 12;

@@ -8,7 +8,7 @@ set -eu
 spec=$1
 n=$2
 out=$3
-gradlab=${4:-build/gradlab}
+gradlab=${4:-build/bin/gradlab}
 mkdir -p "$out"
 i=1
 while [ "$i" -le "$n" ]; do
