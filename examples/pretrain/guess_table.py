@@ -25,7 +25,7 @@ def last(summary, metric):
     return values[-1] if values else None
 
 
-print("| problem | runs | solved | trials (mean ± sd) | median | min–max | best train success (unsolved) "
+print("| problem | runs | solved | trials (mean ± sd) | median | min–max | best train success, unsolved: mean (max) "
       "| test success (mean) | s per search |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 
@@ -57,7 +57,7 @@ for name, runs in groups():
         span = f"{min(solved):,.0f}–{max(solved):,.0f}"
     else:
         trials = median = span = "–"
-    best = f"{max(unsolved):.2f}" if unsolved else "–"
+    best = f"{statistics.mean(unsolved):.2f} (max {max(unsolved):.2f})" if unsolved else "–"
     test = f"{statistics.mean(tests):.2f}" if tests else "–"
     sec = f"{statistics.mean(secs):.1f}" if secs else "–"
     print(f"| {name} | {len(runs)} | {len(solved)} | {trials} | {median} | {span} | {best} | {test} | {sec} |")
