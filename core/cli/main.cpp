@@ -331,6 +331,8 @@ int train_command(const std::vector<std::string>& args) {
       std::cerr.precision(1);
       std::cerr << r.seconds << "s\n" << std::defaultfloat;
     };
+  // A pretraining strategy's progress lines (PretrainContext::say).
+  if (!quiet) run_options.log = [](const std::string& line) { std::cerr << line << "\n"; };
   auto result = train_run(spec, *registry, run_options);
   const auto& s = result.summary;
 
