@@ -454,6 +454,16 @@ std::vector<Case> cases() {
     c.needs = {"rnn", "lstm"};
     out.push_back(c);
   }
+  // The fully recurrent net of the weight-guessing experiments, both update orders.
+  for (const auto& [name, layers] : std::vector<std::pair<std::string, std::string>>{
+           {"fully_recurrent_layered", "{type: fully_recurrent, units: 5, outputs: 2, bias: hidden}"},
+           {"fully_recurrent_synchronous", "{type: fully_recurrent, units: 5, update: synchronous}"}}) {
+    Case c{name, "[" + layers + ", {type: dense, units: 10}]"};
+    c.inputs = 6;
+    c.steps = 12;
+    c.needs = {"fully_recurrent"};
+    out.push_back(c);
+  }
   return out;
 }
 
