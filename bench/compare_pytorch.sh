@@ -124,7 +124,8 @@ that knows this CPU (Debian 12's 0.3.21 knows Haswell, Zen, SkylakeX, Cooperlake
   fi
 fi
 
-cases=("mlp_64-100x10-10_sigmoid/batch:32" "mlp_784-1024x4-10_sigmoid/batch:256" "lstm_2-64-1_T100/batch:32")
+cases=("mlp_64-100x10-10_sigmoid/batch:32" "mlp_784-1024x4-10_sigmoid/batch:256" "lstm_2-64-1_T100/batch:32"
+  "rbm_cd1_784x500/batch:100")
 results=$(mktemp)
 gradlab_context=$(mktemp)
 trap 'rm -f "$results" "$gradlab_context"' EXIT
@@ -217,7 +218,7 @@ sgemm = best.get(("sgemm", "sgemm"))
 if sgemm:
     print(f"Single-core SGEMM on this machine (PyTorch's OpenBLAS, torch.mm {sgemm_n}^3, 1 thread): "
           f"{sgemm[0]:.1f} GFLOP/s ({sgemm[1]:.1f} per CPU second)")
-head = ["case (SGD; MLPs: sigmoid, cross-entropy; LSTM: MSE)", "gradlab", "PyTorch", "gradlab/PyTorch", "gradlab GFLOP/s",
+head = ["case (SGD; MLPs: sigmoid, cross-entropy; LSTM: MSE; RBM: CD-1)", "gradlab", "PyTorch", "gradlab/PyTorch", "gradlab GFLOP/s",
         "of SGEMM", "CPU-time ratio", "CPU-time of SGEMM"]
 rows = []
 for c in cases:
@@ -243,6 +244,7 @@ for r in rows:
 if any(peer_variant.get(c) == "forced" for c in cases):
     print("* PyTorch's best figure came with the forced OPENBLAS_CORETYPE")
 print("Samples/s over wall time. GFLOP/s = 6 x parameters x samples/s (forward and two backward products per")
-print("weight). The CPU-time columns divide by each process's CPU time instead (samples or flops per CPU second):")
+print("weight; the RBM: 10 x visible x hidden per sample, five products). The CPU-time columns divide by each")
+print("process's CPU time instead (samples or flops per CPU second):")
 print("the steadier comparison when other processes share the cores (load average above the CPU count).")
 EOF

@@ -12,6 +12,11 @@
 //   lstm_2-64-1_T100/batch:32  the adding problem's shapes: lstm (64 units,
 //   forget gate, tanh) over 100 steps of 2 inputs, dense 1 on the last step,
 //   mean squared error, SGD lr 0.01, inputs uniform in [-1, 1), targets in [0, 1).
+//   rbm_cd1_784x500/batch:100  one CD-1 update of the rbm pretraining plugin's
+//   RBM (plugins/pretrain/rbm/rbm.hpp) per step: 784 visible, 500 hidden units,
+//   rbm.m's update (lr 0.1, momentum 0.5, weight cost 0.0002), W ~ 0.1 N(0, 1),
+//   visible data uniform in [0, 1), 6000 examples, batches copied out in a
+//   fixed shuffled order (as the plugin copies its batches).
 #include <benchmark/benchmark.h>
 #include <dlfcn.h>
 
@@ -23,6 +28,7 @@
 #include <string>
 #include <vector>
 
+#include "../plugins/pretrain/rbm/rbm.hpp"
 #include "gradlab/core/network.hpp"
 #include "gradlab/core/registry.hpp"
 #include "gradlab/core/run.hpp"
@@ -153,6 +159,38 @@ void train_steps(benchmark::State& state, const Registry* registry, Case c) {
   state.counters["params"] = uses;
 }
 
+// CD-1 updates of one RBM. 10 V H flops per sample (three products for
+// h0, v1, h1 and two for the statistics); the `params` counter is that over 6,
+// so that compare_pytorch.sh's "6 x parameters" gives the RBM's GFLOP/s.
+void rbm_cd1(benchmark::State& state, Index visible, Index hidden, Index batch, Index examples) {
+  Rng rng(1);
+  Matrix data(visible, examples);
+  std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+  for (Index i = 0; i < data.size(); ++i) data.data()[i] = pixel(rng);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(examples));
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), rng);
+  rbm::Rbm machine(visible, hidden);
+  machine.initialize(Scalar(0.1), rng);
+  machine.reserve(batch);
+  Matrix v(visible, batch);
+  const rbm::Step step{Scalar(0.1), Scalar(0.5), Scalar(0.0002), 1};
+  Index first = 0;
+  double error = 0.0;
+  for (auto _ : state) {
+    if (first + batch > examples) first = 0;
+    for (Index j = 0; j < batch; ++j) v.col(j) = data.col(order[static_cast<std::size_t>(first + j)]);
+    error += machine.update(ConstMatrixMap(v.data(), visible, batch), step, rng);
+    first += batch;
+  }
+  benchmark::DoNotOptimize(error);
+  if (!std::isfinite(error)) state.SkipWithError("the reconstruction error is not finite");
+  state.counters["samples_per_second"] =
+      benchmark::Counter(double(state.iterations()) * double(batch), benchmark::Counter::kIsRate);
+  state.SetLabel("rbm, cd-1, " + std::to_string(visible * hidden + visible + hidden) + " params");
+  state.counters["params"] = 10.0 * double(visible) * double(hidden) / 6.0;
+}
+
 // What runs gradlab's large products, for the JSON context (compare_pytorch.sh
 // prints it): the backend, and for OpenBLAS the library this process really
 // bound (dladdr of cblas_sgemm), its kernel and build.
@@ -184,6 +222,7 @@ int main(int argc, char** argv) {
       {"train/lstm_2-64-1_T100/batch:32", 2, 64, 0, 1, 32, 1024, 100},
   };
   for (const auto& c : cases) benchmark::RegisterBenchmark(c.name.c_str(), train_steps, &registry, c)->UseRealTime();
+  benchmark::RegisterBenchmark("train/rbm_cd1_784x500/batch:100", rbm_cd1, 784, 500, 100, 6000)->UseRealTime();
 
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -10,6 +10,10 @@ labels, batches drawn in a fixed shuffled order (an index_select per step).
     steps, nn.Linear(64, 1) on the last step, nn.MSELoss, SGD lr 0.01, inputs
     uniform in [-1, 1), targets uniform in [0, 1) (time-major (T, B, 2) batches
     gathered with index_select, as gradlab gathers its batch).
+  rbm_cd1_784x500/batch:100  a straightforward CD-1 update of a 784x500
+    Bernoulli RBM, Hinton & Salakhutdinov's rbm.m in PyTorch (lr 0.1, momentum
+    0.5, weight cost 0.0002, W ~ 0.1 N(0, 1)), data uniform in [0, 1), 6000
+    examples, batches by index_select in a fixed shuffled order.
 
 Prints one line per case: `<name> <samples/s> <samples per CPU second>` (and
 `--json` prints JSON). The second rate divides by the process's CPU time
@@ -119,6 +123,42 @@ def run_lstm_case(name, inputs, hidden, steps_per_example, batch, examples, min_
     return timed(name, step, batch, min_time)
 
 
+RBM_CASES = [
+    # name, visible, hidden, batch, examples
+    ("train/rbm_cd1_784x500/batch:100", 784, 500, 100, 6000),
+]
+
+
+def run_rbm_case(name, visible, hidden, batch, examples, min_time):
+    g = torch.Generator().manual_seed(1)
+    x_all = torch.rand(examples, visible, generator=g)
+    order = torch.randperm(examples, generator=g)
+    lr, momentum, weight_cost = 0.1, 0.5, 0.0002
+    w = 0.1 * torch.randn(visible, hidden, generator=g)
+    hid_bias, vis_bias = torch.zeros(hidden), torch.zeros(visible)
+    w_inc, hid_inc, vis_inc = torch.zeros_like(w), torch.zeros(hidden), torch.zeros(visible)
+    starts = list(range(0, examples - batch + 1, batch))
+    index = [order[s:s + batch].contiguous() for s in starts]
+
+    @torch.no_grad()
+    def step(i):
+        data = x_all.index_select(0, index[i % len(index)])
+        pos_hid = torch.sigmoid(data @ w + hid_bias)
+        pos_states = (pos_hid > torch.rand(pos_hid.shape, generator=g)).float()
+        neg_data = torch.sigmoid(pos_states @ w.t() + vis_bias)
+        neg_hid = torch.sigmoid(neg_data @ w + hid_bias)
+        pos_prods, neg_prods = data.t() @ pos_hid, neg_data.t() @ neg_hid
+        w_inc.mul_(momentum).add_(lr * ((pos_prods - neg_prods) / batch - weight_cost * w))
+        vis_inc.mul_(momentum).add_(lr / batch * (data.sum(0) - neg_data.sum(0)))
+        hid_inc.mul_(momentum).add_(lr / batch * (pos_hid.sum(0) - neg_hid.sum(0)))
+        w.add_(w_inc)
+        vis_bias.add_(vis_inc)
+        hid_bias.add_(hid_inc)
+        return ((data - neg_data) ** 2).sum()
+
+    return timed(name, step, batch, min_time)
+
+
 def timed(name, step, batch, min_time):
     """Samples/s of `step` over wall time and over CPU time: rounds of growing
     length until one lasts min_time seconds, after a warm-up."""
@@ -148,10 +188,10 @@ def main():
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
     results, cpu_results = {}, {}
-    for case in CASES + LSTM_CASES:
+    for case in CASES + LSTM_CASES + RBM_CASES:
         if args.filter and args.filter not in case[0]:
             continue
-        run = run_case if case in CASES else run_lstm_case
+        run = run_case if case in CASES else run_lstm_case if case in LSTM_CASES else run_rbm_case
         results[case[0]], cpu_results[case[0]] = run(*case, min_time=args.min_time)
         if not args.json:
             print(f"{case[0]} {results[case[0]]:.1f} {cpu_results[case[0]]:.1f}", flush=True)

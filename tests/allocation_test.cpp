@@ -25,8 +25,10 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "../plugins/pretrain/autoencoder/autoencoder_level.hpp"
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/run.hpp"
 #include "test_support.hpp"
@@ -452,6 +454,16 @@ std::vector<Case> cases() {
     c.needs = {"rnn", "lstm"};
     out.push_back(c);
   }
+  // The fully recurrent net of the weight-guessing experiments, both update orders.
+  for (const auto& [name, layers] : std::vector<std::pair<std::string, std::string>>{
+           {"fully_recurrent_layered", "{type: fully_recurrent, units: 5, outputs: 2, bias: hidden}"},
+           {"fully_recurrent_synchronous", "{type: fully_recurrent, units: 5, update: synchronous}"}}) {
+    Case c{name, "[" + layers + ", {type: dense, units: 10}]"};
+    c.inputs = 6;
+    c.steps = 12;
+    c.needs = {"fully_recurrent"};
+    out.push_back(c);
+  }
   return out;
 }
 
@@ -542,6 +554,66 @@ TEST(TrainingStepAllocations, DetectsAGrowingWorkspace) {
   AllocationWindow window;
   train_step(*network, *optimizer, data->train, order.data(), 16, 2);  // twice the reserved batch
   EXPECT_GT(window.stop().allocations, 0);
+}
+
+// The autoencoder pretraining step (plugins/pretrain/autoencoder): a level's
+// masking, forward and backward through its chain, tied-weight bookkeeping and
+// optimizer step allocate nothing after the first step, for full and smaller
+// batches, tied and untied, with either reconstruction.
+TEST(TrainingStepAllocations, AutoencoderLevelStep) {
+  REQUIRE_COUNTER();
+  if (auto missing = missing_plugin({"dense", "sigmoid", "tanh", "sgd", "adam"}); !missing.empty())
+    GTEST_SKIP() << "plugin '" << missing << "' is not built yet";
+  class Components final : public ComponentSource {
+   public:
+    std::shared_ptr<Layer> make_layer(const std::string& name, const Params& params) const override {
+      return reg().make_layer(name, complete(ComponentKind::layer, name, params));
+    }
+    std::shared_ptr<Initializer> make_initializer(const std::string& name, const Params& params) const override {
+      return reg().make_initializer(name, complete(ComponentKind::initializer, name, params));
+    }
+    std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const Params& params) const override {
+      return reg().make_optimizer(name, complete(ComponentKind::optimizer, name, params));
+    }
+
+   private:
+    static const Registry& reg() { return test::bundled_registry(); }
+    static Params complete(ComponentKind kind, const std::string& name, Params params) {
+      for (const auto& p : reg().get(kind, name, "test").info.schema)
+        if (!params.has(p.name)) params.set(p.name, *p.default_value);
+      return params;
+    }
+  } components;
+  using autoencoder::Reconstruction;
+  for (const bool tied : {true, false})
+    for (const auto& [activation, loss, optimizer] : {std::tuple{"sigmoid", Reconstruction::cross_entropy, "sgd"},
+                                                      std::tuple{"tanh", Reconstruction::mse, "adam"}}) {
+      SCOPED_TRACE(std::string(activation) + (tied ? " tied " : " untied ") + optimizer);
+      auto act = components.make_layer(activation, Params());
+      act->configure({32, 1});
+      autoencoder::LevelOptions options;
+      options.batch = 20;
+      options.tied = tied;
+      options.loss = loss;
+      options.optimizer = optimizer;
+      options.lr = 0.01;
+      autoencoder::Level level(components, *act, 64, 32, true, options);
+      Rng rng(5);
+      Vector encoder(64 * 32 + 32);
+      for (Index k = 0; k < encoder.size(); ++k) encoder[k] = Scalar(double(rng() % 1000) / 1000.0 - 0.5) / 8;
+      level.start(ConstVectorMap(encoder.data(), encoder.size()));
+      Matrix x(64, 20);
+      for (Index k = 0; k < x.size(); ++k) x.data()[k] = Scalar(double(rng() % 1000) / 1000.0);
+      level.step(ConstMatrixMap(x.data(), 64, 20), 0.3, rng);
+      AllocationWindow window;
+      for (int s = 0; s < 3; ++s) {
+        level.step(ConstMatrixMap(x.data(), 64, 20), 0.3, rng);
+        level.step(ConstMatrixMap(x.data(), 64, 7), 0.0, rng);  // an epoch's smaller last batch
+      }
+      const auto counts = window.stop();
+      EXPECT_EQ(counts.allocations, 0);
+      EXPECT_EQ(counts.frees, 0);
+    }
 }
 
 }  // namespace

@@ -3,11 +3,39 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <iostream>
+#include <new>
 #include <thread>
 
 #include "commands.hpp"
+#include "gradlab/core/error.hpp"
+#include "gradlab/core/io.hpp"
 
 namespace gradlab::cli {
+
+int report_error(std::exception_ptr error) {
+  auto line = [](const char* prefix, const std::string& text, const char* suffix = "") {
+    std::cerr << prefix << terminal_line(text) << suffix << "\n" << std::flush;
+  };
+  try {
+    std::rethrow_exception(error);
+  } catch (const InputError& e) {
+    line("gradlab: error: ", e.what());
+    return 2;
+  } catch (const po::error& e) {
+    line("gradlab: error: ", e.what(), " (see --help)");
+    return 2;
+  } catch (const OutputError& e) {
+    line("gradlab: error: ", e.what());
+  } catch (const std::bad_alloc&) {
+    line("gradlab: error: ", "out of memory (try a smaller model or batch, or see --max-memory)");
+  } catch (const std::exception& e) {
+    line("gradlab: internal error: ", e.what());
+  } catch (...) {
+    line("gradlab: internal error: ", "an exception that is not a std::exception");
+  }
+  return 1;
+}
 
 int usable_cpus() {
   cpu_set_t set;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <boost/program_options.hpp>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,11 @@ struct CommandLine {
 // Parses `args` against `options`, collecting every positional argument into
 // `words`. Throws po::error on an unknown or malformed option.
 CommandLine parse_command_line(const std::vector<std::string>& args, const po::options_description& options);
+
+// Writes the one line the CLI prints for an exception that ends a command
+// ("gradlab: error: ..." on stderr) and returns the exit code it ends with:
+// 2 for bad input (InputError, a malformed option), 1 for anything else.
+int report_error(std::exception_ptr error);
 
 // The CPUs this process may run on (its affinity: taskset, mpirun's binding,
 // Slurm's --cpus-per-task), as nproc counts them.

@@ -331,6 +331,8 @@ int train_command(const std::vector<std::string>& args) {
       std::cerr.precision(1);
       std::cerr << r.seconds << "s\n" << std::defaultfloat;
     };
+  // A pretraining strategy's progress lines (PretrainContext::say).
+  if (!quiet) run_options.log = [](const std::string& line) { std::cerr << line << "\n"; };
   auto result = train_run(spec, *registry, run_options);
   const auto& s = result.summary;
 
@@ -386,7 +388,6 @@ int train_command(const std::vector<std::string>& args) {
 
 // Errors are one line each, with control characters escaped and length
 // bounded: messages may quote user text (a CSV cell, a YAML value).
-std::string one_line(const std::string& text) { return terminal_line(text); }
 
 int main(int argc, char** argv) {
   // A reader that goes away (`gradlab train S --json fifo` with the reader
@@ -419,23 +420,7 @@ int main(int argc, char** argv) {
     throw InputError("gradlab", "unknown command '" + command + "'" +
                                     (close.empty() ? "" : "; did you mean '" + close.front() + "'?") +
                                     " (see gradlab --help)");
-  } catch (const InputError& e) {
-    std::cerr << "gradlab: error: " << one_line(e.what()) << "\n";
-    return exit_usage;
-  } catch (const po::error& e) {
-    std::cerr << "gradlab: error: " << one_line(e.what()) << " (see --help)\n";
-    return exit_usage;
-  } catch (const OutputError& e) {
-    std::cerr << "gradlab: error: " << one_line(e.what()) << "\n";
-    return exit_failed;
-  } catch (const std::bad_alloc&) {
-    std::cerr << "gradlab: error: out of memory (try a smaller model or batch, or see --max-memory)\n";
-    return exit_failed;
-  } catch (const std::exception& e) {
-    std::cerr << "gradlab: internal error: " << one_line(e.what()) << "\n";
-    return exit_failed;
   } catch (...) {
-    std::cerr << "gradlab: internal error: an exception that is not a std::exception\n";
-    return exit_failed;
+    return cli::report_error(std::current_exception());
   }
 }

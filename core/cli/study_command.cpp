@@ -257,19 +257,6 @@ int end_of_run(const RunArgs& a, const study::StudyPlan& plan, const study::Prog
   return exit_ok;
 }
 
-// The exit code main() gives an exception (see main.cpp).
-int exit_code_of(std::exception_ptr error) {
-  try {
-    std::rethrow_exception(error);
-  } catch (const InputError&) {
-    return exit_usage;
-  } catch (const po::error&) {
-    return exit_usage;
-  } catch (...) {
-    return exit_failed;
-  }
-}
-
 // `mpirun -np K gradlab study run`: every rank reads the study and loads the
 // data; rank 0 alone opens the folder. Each step is agreed on before the next,
 // so an error anywhere ends every rank (one line, from the lowest rank that
@@ -291,7 +278,7 @@ int run_command_mpi(const std::vector<std::string>& args) {
           plan = study::load_study(a.study_file, *registry);
           if (root) study::ResultStore::check_folder(a.out, plan);  // before anything is written
         },
-        exit_code_of);
+        report_error);
     if (a.help) {
       if (root) std::cout << a.help_text;
       return exit_ok;
@@ -309,12 +296,12 @@ int run_command_mpi(const std::vector<std::string>& args) {
                                  rank0 + " on rank 0): every machine needs the same study file, build and plugins");
           data.load_all(plan, *registry);
         },
-        exit_code_of);
+        report_error);
     mpi.all_succeed(
         [&] {
           if (root) store = study::ResultStore::open_for_run(a.out, plan);
         },
-        exit_code_of);
+        report_error);
   } catch (const study::QuietExit& e) {
     return e.code;
   }

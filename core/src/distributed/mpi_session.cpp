@@ -577,8 +577,7 @@ MpiSession::~MpiSession() {
   if (!finalized) MPI_Finalize();
 }
 
-void MpiSession::all_succeed(const std::function<void()>& step,
-                             const std::function<int(std::exception_ptr)>& exit_code_of) {
+void MpiSession::all_succeed(const std::function<void()>& step, const std::function<int(std::exception_ptr)>& report) {
   std::exception_ptr error;
   try {
     step();
@@ -590,10 +589,12 @@ void MpiSession::all_succeed(const std::function<void()>& step,
   MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request);
   wait_polling(request);
   if (first == size_) return;
-  int code = first == rank_ ? exit_code_of(error) : 0;
+  // The reporting rank writes its line before it joins the broadcast, so no
+  // rank exits before the line is out: mpirun kills the job as soon as one
+  // process exits non-zero, and would otherwise cut the reporter off.
+  int code = first == rank_ ? report(error) : 0;
   MPI_Ibcast(&code, 1, MPI_INT, first, MPI_COMM_WORLD, &request);
   wait_polling(request);
-  if (first == rank_) std::rethrow_exception(error);
   throw QuietExit{code};
 }
 

@@ -39,9 +39,9 @@ struct DistributedOutcome {
   bool failed = false;       // rank 0 could not store a result (it rethrows the error)
 };
 
-// Thrown on every rank but one when a step failed somewhere: the rank that
-// reports the error (the lowest that failed) rethrows its own exception, the
-// others exit with this code silently, so a bad input is one line, not K.
+// Thrown on every rank when a step failed somewhere, after the rank that
+// reports the error (the lowest that failed) has written its line: every
+// rank then exits with this code, and a bad input is one line, not K.
 struct QuietExit {
   int code;
 };
@@ -61,10 +61,10 @@ class MpiSession {
   int size() const { return size_; }
 
   // Runs `step` on every rank, then agrees on whether it succeeded
-  // everywhere. If not, the lowest rank whose step threw rethrows its
-  // exception and every other rank throws QuietExit with exit code
-  // `exit_code_of(that exception)` (2 for bad input, 1 otherwise).
-  void all_succeed(const std::function<void()>& step, const std::function<int(std::exception_ptr)>& exit_code_of);
+  // everywhere. If not, the lowest rank whose step threw calls
+  // `report(its exception)`, which writes the error and returns the exit code
+  // (2 for bad input, 1 otherwise); then every rank throws QuietExit with it.
+  void all_succeed(const std::function<void()>& step, const std::function<int(std::exception_ptr)>& report);
   // Rank 0's `text` on every rank.
   std::string broadcast(const std::string& text);
 
