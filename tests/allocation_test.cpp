@@ -564,26 +564,7 @@ TEST(TrainingStepAllocations, AutoencoderLevelStep) {
   REQUIRE_COUNTER();
   if (auto missing = missing_plugin({"dense", "sigmoid", "tanh", "sgd", "adam"}); !missing.empty())
     GTEST_SKIP() << "plugin '" << missing << "' is not built yet";
-  class Components final : public ComponentSource {
-   public:
-    std::shared_ptr<Layer> make_layer(const std::string& name, const Params& params) const override {
-      return reg().make_layer(name, complete(ComponentKind::layer, name, params));
-    }
-    std::shared_ptr<Initializer> make_initializer(const std::string& name, const Params& params) const override {
-      return reg().make_initializer(name, complete(ComponentKind::initializer, name, params));
-    }
-    std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const Params& params) const override {
-      return reg().make_optimizer(name, complete(ComponentKind::optimizer, name, params));
-    }
-
-   private:
-    static const Registry& reg() { return test::bundled_registry(); }
-    static Params complete(ComponentKind kind, const std::string& name, Params params) {
-      for (const auto& p : reg().get(kind, name, "test").info.schema)
-        if (!params.has(p.name)) params.set(p.name, *p.default_value);
-      return params;
-    }
-  } components;
+  RegistryComponents components(test::bundled_registry());
   using autoencoder::Reconstruction;
   for (const bool tied : {true, false})
     for (const auto& [activation, loss, optimizer] : {std::tuple{"sigmoid", Reconstruction::cross_entropy, "sgd"},

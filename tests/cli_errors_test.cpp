@@ -13,6 +13,7 @@
 
 namespace fs = std::filesystem;
 using gradlab::test::CommandResult;
+using gradlab::test::lines_of;
 using gradlab::test::run_cli;
 using gradlab::test::run_shell;
 using gradlab::test::TempDir;
@@ -26,13 +27,6 @@ model:
 optimizer: {name: sgd, lr: 0.5}
 training: {epochs: 1, batch_size: 64}
 )";
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
 
 std::set<std::string> names_in(const fs::path& dir) {
   std::set<std::string> names;

@@ -127,4 +127,11 @@ RunSpec spec_from_yaml(const std::string& yaml, const std::vector<std::string>& 
   return parse_run_spec(yaml, "test.yaml", overrides, bundled_registry(), source_dir().string());
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
 }  // namespace gradlab::test

@@ -56,6 +56,9 @@ std::string be32(std::uint32_t value);
 std::string gzip_bytes(const std::string& data, int level = 6);
 std::string safetensors_bytes(const std::string& header_json, const std::string& data);
 
+// The lines of `text`, without their line ends.
+std::vector<std::string> lines_of(const std::string& text);
+
 // Parses a spec from YAML text against the bundled registry.
 RunSpec spec_from_yaml(const std::string& yaml, const std::vector<std::string>& overrides = {});
 

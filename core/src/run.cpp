@@ -91,26 +91,6 @@ Params complete_params(const std::string& what, const Schema& schema, const Para
   return Params(std::move(values));
 }
 
-class RegistryComponents final : public ComponentSource {
- public:
-  explicit RegistryComponents(const Registry& registry) : registry_(registry) {}
-  std::shared_ptr<Layer> make_layer(const std::string& name, const Params& params) const override {
-    const auto& e = registry_.get(ComponentKind::layer, name, "pretraining");
-    return registry_.make_layer(name, complete_params("layer '" + name + "'", e.info.schema, params));
-  }
-  std::shared_ptr<Initializer> make_initializer(const std::string& name, const Params& params) const override {
-    const auto& e = registry_.get(ComponentKind::initializer, name, "pretraining");
-    return registry_.make_initializer(name, complete_params("initializer '" + name + "'", e.info.schema, params));
-  }
-  std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const Params& params) const override {
-    const auto& e = registry_.get(ComponentKind::optimizer, name, "pretraining");
-    return registry_.make_optimizer(name, complete_params("optimizer '" + name + "'", e.info.schema, params));
-  }
-
- private:
-  const Registry& registry_;
-};
-
 ComponentProvenance provenance(const Registry& registry, ComponentKind kind, const ComponentChoice& choice) {
   ComponentProvenance p;
   p.kind = to_string(kind);
@@ -198,6 +178,23 @@ int run_threads(const RunOptions& options) {
 }
 
 }  // namespace
+
+RegistryComponents::RegistryComponents(const Registry& registry) : registry_(registry) {}
+
+std::shared_ptr<Layer> RegistryComponents::make_layer(const std::string& name, const Params& params) const {
+  const auto& e = registry_.get(ComponentKind::layer, name, "pretraining");
+  return registry_.make_layer(name, complete_params("layer '" + name + "'", e.info.schema, params));
+}
+
+std::shared_ptr<Initializer> RegistryComponents::make_initializer(const std::string& name, const Params& params) const {
+  const auto& e = registry_.get(ComponentKind::initializer, name, "pretraining");
+  return registry_.make_initializer(name, complete_params("initializer '" + name + "'", e.info.schema, params));
+}
+
+std::shared_ptr<Optimizer> RegistryComponents::make_optimizer(const std::string& name, const Params& params) const {
+  const auto& e = registry_.get(ComponentKind::optimizer, name, "pretraining");
+  return registry_.make_optimizer(name, complete_params("optimizer '" + name + "'", e.info.schema, params));
+}
 
 std::shared_ptr<const Dataset> load_dataset(const RunSpec& spec, const Registry& registry, std::uint64_t max_bytes,
                                             std::optional<std::int64_t> run_seed) {

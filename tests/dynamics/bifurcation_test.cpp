@@ -23,6 +23,7 @@ namespace {
 namespace fs = std::filesystem;
 using dynamics::BifurcationOptions;
 using dynamics::BifurcationPoint;
+using test::lines_of;
 using test::run_cli;
 using test::TempDir;
 
@@ -245,13 +246,6 @@ TEST(Bifurcation, ValidatesOptions) {
   EXPECT_EQ(where([](auto& o) { o.x0 = {0.0, NAN}; }), "--x0");
   EXPECT_EQ(where([](auto& o) { o.x0.clear(); }), "--x0");
   EXPECT_EQ(where([](auto& o) { o.b_steps = 10'000'000, o.iterations = 10'000'000; }), "--steps");
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 TEST(BifurcationCli, WritesCsvAndJson) {

@@ -23,28 +23,6 @@ using namespace gradlab;
 
 namespace {
 
-// Components from the bundled registry, defaults filled in as the host does.
-class TestComponents final : public ComponentSource {
- public:
-  std::shared_ptr<Layer> make_layer(const std::string& name, const Params& params) const override {
-    return reg().make_layer(name, complete(ComponentKind::layer, name, params));
-  }
-  std::shared_ptr<Initializer> make_initializer(const std::string& name, const Params& params) const override {
-    return reg().make_initializer(name, complete(ComponentKind::initializer, name, params));
-  }
-  std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const Params& params) const override {
-    return reg().make_optimizer(name, complete(ComponentKind::optimizer, name, params));
-  }
-
- private:
-  static const Registry& reg() { return test::bundled_registry(); }
-  static Params complete(ComponentKind kind, const std::string& name, Params params) {
-    for (const auto& p : reg().get(kind, name, "test").info.schema)
-      if (!params.has(p.name)) params.set(p.name, *p.default_value);
-    return params;
-  }
-};
-
 double sigmoid(double a) { return 1.0 / (1.0 + std::exp(-a)); }
 
 struct LevelCase {
@@ -56,7 +34,7 @@ struct LevelCase {
 // inputs 5, units 3, a batch of 4, parameters and inputs drawn at random.
 struct LevelRig {
   static constexpr Index inputs = 5, units = 3, batch = 4;
-  TestComponents components;
+  RegistryComponents components{test::bundled_registry()};
   std::shared_ptr<Layer> activation;
   std::unique_ptr<autoencoder::Level> level;
   Matrix x;

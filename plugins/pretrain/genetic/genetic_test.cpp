@@ -15,6 +15,7 @@
 #include "test_support.hpp"
 
 using namespace gradlab;
+using gradlab::test::lines_of;
 
 namespace {
 
@@ -45,13 +46,6 @@ std::vector<double> series(const RunSummary& summary, const std::string& metric)
   if (!json.contains("pretraining") || !json["pretraining"].contains(metric)) return values;
   for (const auto& v : json["pretraining"][metric]) values.push_back(v.get<double>());
   return values;
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 }  // namespace

@@ -59,13 +59,6 @@ double series_last(const json& summary, const std::string& metric) {
   return s.back().get<double>();
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
 }  // namespace
 
 TEST(RandomSearch, SolvesShortLatchQuicklyAndReportsTrials) {

@@ -89,6 +89,21 @@ struct RunOptions {
   int threads = 0;
 };
 
+// The ComponentSource a pretraining strategy gets (and a test or host program
+// may use): components from `registry`, their parameters checked as a spec's
+// are (unknown keys, types, bounds, choices; std::invalid_argument naming the
+// parameter) and the defaults filled in.
+class RegistryComponents final : public ComponentSource {
+ public:
+  explicit RegistryComponents(const Registry& registry);
+  std::shared_ptr<Layer> make_layer(const std::string& name, const Params& params) const override;
+  std::shared_ptr<Initializer> make_initializer(const std::string& name, const Params& params) const override;
+  std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const Params& params) const override;
+
+ private:
+  const Registry& registry_;
+};
+
 struct RunResult {
   RunSummary summary;
   std::shared_ptr<Network> network;
