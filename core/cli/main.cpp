@@ -114,7 +114,9 @@ int plugins_command(const std::vector<std::string>& args) {
     for (auto kind : all_kinds) {
       auto entries = registry->entries(kind);
       if (entries.empty()) continue;
-      std::cout << to_string(kind) << "s:\n";
+      std::cout << (kind == ComponentKind::pretrain ? std::string("pretraining strategies")
+                                                    : std::string(to_string(kind)) + "s")
+                << ":\n";
       for (const auto* e : entries) {
         std::string name = e->info.name;
         name.resize(std::max<std::size_t>(name.size(), 18), ' ');
