@@ -38,7 +38,10 @@ namespace {
 // Throws std::invalid_argument naming the parameter and `what`.
 Params complete_params(const std::string& what, const Schema& schema, const Params& given) {
   std::map<std::string, ParamValue> values = given.values();
-  for (auto& [key, value] : values) {
+  // Named references, not a structured binding: clang 14 cannot capture one in a lambda.
+  for (auto& entry : values) {
+    const std::string& key = entry.first;
+    ParamValue& value = entry.second;
     const auto spec =
         std::find_if(schema.begin(), schema.end(), [&k = key](const ParamSpec& p) { return p.name == k; });
     if (spec == schema.end()) throw std::invalid_argument("unknown parameter '" + key + "' for " + what);
