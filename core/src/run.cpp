@@ -18,6 +18,7 @@
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/io.hpp"
 #include "gradlab/core/weights.hpp"
+#include "param_checks.hpp"
 
 namespace gradlab {
 
@@ -66,22 +67,18 @@ Params complete_params(const std::string& what, const Schema& schema, const Para
       case ParamType::choice: {
         if (!std::holds_alternative<std::string>(value)) throw bad("a string");
         const auto& text = std::get<std::string>(value);
-        if (std::find(spec->choices.begin(), spec->choices.end(), text) == spec->choices.end()) {
-          std::string all;
-          for (const auto& c : spec->choices) all += (all.empty() ? "" : ", ") + c;
-          throw std::invalid_argument("'" + key + "' of " + what + " must be one of " + all + ", got '" + text + "'");
-        }
+        if (std::find(spec->choices.begin(), spec->choices.end(), text) == spec->choices.end())
+          throw std::invalid_argument("'" + key + "' of " + what + " must be one of " + choices_text(*spec) +
+                                      ", got '" + text + "'");
         break;
       }
     }
     if (spec->type == ParamType::integer || spec->type == ParamType::real) {
       const double x = spec->type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value))
                                                         : std::get<double>(value);
-      const bool below = spec->min_exclusive ? !(x > spec->min) : !(x >= spec->min);
-      if (below || x > spec->max) {
+      if (!within_bounds(*spec, x)) {
         std::ostringstream text;
-        text << "'" << key << "' of " << what << " is " << x << ", outside its bounds "
-             << (spec->min_exclusive ? "(" : "[") << spec->min << ", " << spec->max << "]";
+        text << "'" << key << "' of " << what << " is " << x << ", outside its bounds " << bounds_text(*spec);
         throw std::invalid_argument(text.str());
       }
     }

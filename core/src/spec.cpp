@@ -9,6 +9,7 @@
 
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/io.hpp"
+#include "param_checks.hpp"
 
 namespace gradlab {
 
@@ -417,6 +418,23 @@ const Schema& probe_schema() {
 
 }  // namespace
 
+bool within_bounds(const ParamSpec& spec, double x) {
+  const bool below = spec.min_exclusive ? !(x > spec.min) : !(x >= spec.min);
+  return !std::isnan(x) && !below && !(x > spec.max);
+}
+
+std::string bounds_text(const ParamSpec& spec) {
+  std::ostringstream range;
+  range << (spec.min_exclusive ? "(" : "[") << spec.min << ", " << spec.max << "]";
+  return range.str();
+}
+
+std::string choices_text(const ParamSpec& spec) {
+  std::string all;
+  for (const auto& c : spec.choices) all += (all.empty() ? "" : ", ") + c;
+  return all;
+}
+
 Params validate_params(const std::string& what, const Schema& schema, const YAML::Node& node,
                        const std::set<std::string>& reserved,
                        const std::function<std::string(const YAML::Node&)>& where) {
@@ -457,10 +475,9 @@ Params validate_params(const std::string& what, const Schema& schema, const YAML
           case ParamType::choice: {
             auto s = v.as<std::string>();
             if (std::find(spec->choices.begin(), spec->choices.end(), s) == spec->choices.end()) {
-              std::string all;
-              for (const auto& c : spec->choices) all += (all.empty() ? "" : ", ") + c;
               auto close = nearest_names(s, spec->choices, 1);
-              throw InputError(where(v), "'" + key + "' of " + what + " must be one of " + all + ", got '" + s + "'" +
+              throw InputError(where(v), "'" + key + "' of " + what + " must be one of " + choices_text(*spec) +
+                                             ", got '" + s + "'" +
                                              (close.empty() ? "" : "; did you mean '" + close.front() + "'?"));
             }
             value = s;
@@ -473,13 +490,9 @@ Params validate_params(const std::string& what, const Schema& schema, const YAML
       if (spec->type == ParamType::integer || spec->type == ParamType::real) {
         double x = spec->type == ParamType::integer ? static_cast<double>(std::get<std::int64_t>(value))
                                                     : std::get<double>(value);
-        bool below = spec->min_exclusive ? !(x > spec->min) : !(x >= spec->min);
-        if (std::isnan(x) || below || x > spec->max) {
-          std::ostringstream range;
-          range << (spec->min_exclusive ? "(" : "[") << spec->min << ", " << spec->max << "]";
+        if (!within_bounds(*spec, x))
           throw InputError(where(v), "'" + key + "' of " + what + " is " + quote_text(v.Scalar()) +
-                                         ", outside its bounds " + range.str());
-        }
+                                         ", outside its bounds " + bounds_text(*spec));
       }
       values[key] = std::move(value);
     }

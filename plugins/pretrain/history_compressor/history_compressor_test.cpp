@@ -11,6 +11,7 @@
 
 using namespace gradlab;
 using namespace gradlab::history_compressor;
+using gradlab::test::lines_of;
 using gradlab::test::run_cli;
 using gradlab::test::TempDir;
 using gradlab::test::write_text;
@@ -180,10 +181,9 @@ training: {epochs: 1}
 )");
   auto r = run_cli({"train", (dir / "spec.yaml").string()});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  std::istringstream err(r.err);
-  std::string line, more;
-  std::getline(err, line);
-  EXPECT_FALSE(std::getline(err, more)) << "one line only:\n" << r.err;
+  const auto lines = lines_of(r.err);
+  EXPECT_EQ(lines.size(), 1u) << "one line only:\n" << r.err;
+  const std::string line = lines.empty() ? std::string() : lines.front();
   EXPECT_NE(line.find("pretrain"), std::string::npos) << line;
   EXPECT_NE(line.find("sequence data"), std::string::npos) << line;
   EXPECT_EQ(r.out.find("epoch"), std::string::npos) << "nothing trained:\n" << r.out;
@@ -200,10 +200,9 @@ training: {epochs: 1}
 )");
   auto r = run_cli({"train", (dir / "spec.yaml").string()});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  std::istringstream err(r.err);
-  std::string line, more;
-  std::getline(err, line);
-  EXPECT_FALSE(std::getline(err, more)) << "one line only:\n" << r.err;
+  const auto lines = lines_of(r.err);
+  EXPECT_EQ(lines.size(), 1u) << "one line only:\n" << r.err;
+  const std::string line = lines.empty() ? std::string() : lines.front();
   EXPECT_NE(line.find("pretrain"), std::string::npos) << line;
   EXPECT_NE(line.find("recurrent layer"), std::string::npos) << line;
 }
