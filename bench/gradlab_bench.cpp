@@ -142,7 +142,8 @@ void train_steps(benchmark::State& state, const Registry* registry, Case c) {
   for (auto _ : state) {
     if (first + c.batch > c.examples) first = 0;
     // The training loop's own step: gather, loss_and_gradient, optimizer step.
-    loss = train_step(*network, *optimizer, data->train, order.data() + first, c.batch, ++iteration);
+    loss = train_step(*network, *optimizer, data->train, order.data() + first, c.batch,
+                      StepInfo{.iteration = ++iteration});
     first += c.batch;
   }
   benchmark::DoNotOptimize(loss);

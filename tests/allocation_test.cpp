@@ -344,8 +344,8 @@ AllocationCounts count_training_steps(const Case& c, int steps = 0) {
   Index first = 0;
   auto step = [&] {
     const Index count = std::min(c.batch, c.examples - first);
-    const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count, ++iteration,
-                                   c.clip_value, c.clip_norm);
+    const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count,
+                                   StepInfo{.iteration = ++iteration}, c.clip_value, c.clip_norm);
     first += count;
     if (first >= c.examples) first = 0;
     return loss;
@@ -550,9 +550,10 @@ TEST(TrainingStepAllocations, DetectsAGrowingWorkspace) {
   optimizer->reset(network->param_count());
   std::vector<std::int64_t> order(static_cast<std::size_t>(c.examples));
   std::iota(order.begin(), order.end(), 0);
-  train_step(*network, *optimizer, data->train, order.data(), 8, 1);
+  train_step(*network, *optimizer, data->train, order.data(), 8, StepInfo{.iteration = 1});
   AllocationWindow window;
-  train_step(*network, *optimizer, data->train, order.data(), 16, 2);  // twice the reserved batch
+  train_step(*network, *optimizer, data->train, order.data(), 16,
+             StepInfo{.iteration = 2});  // twice the reserved batch
   EXPECT_GT(window.stop().allocations, 0);
 }
 

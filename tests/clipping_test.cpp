@@ -38,7 +38,7 @@ optimizer: )" + optimizer_yaml + "\n");
   network->loss_and_gradient(network->gather(data->train, order.data(), 32));
   step.raw_gradient = network->gradients();
   const Vector before = network->parameters();
-  train_step(*network, *optimizer, data->train, order.data(), 32, 1, spec.clip_value, spec.clip_norm);
+  train_step(*network, *optimizer, data->train, order.data(), 32, StepInfo{}, spec.clip_value, spec.clip_norm);
   step.update = before - Vector(network->parameters());
   return step;
 }

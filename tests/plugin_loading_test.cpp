@@ -242,14 +242,14 @@ TEST(PluginLoading, ObjectsOutliveTheirRegistry) {
   dense->bind(VectorMap(params.data(), params.size()), VectorMap(grads.data(), grads.size()),
               VectorMap(buffers.data(), 0));
   Rng rng(7);
-  dense->initialize(*init, rng);
+  dense->initialize(*init, rng, InitSite{});
   EXPECT_GT(params.head(12).norm(), 0.0f) << "the initializer filled nothing";
 
   Vector step_grads = Vector::Ones(params.size());
   Vector before = params;
   sgd->reset(params.size());
   sgd->step(VectorMap(params.data(), params.size()), ConstVectorMap(step_grads.data(), step_grads.size()),
-            StepInfo{1, 1.0});
+            StepInfo{.iteration = 1, .loss = 1.0});
   EXPECT_NEAR((before - params).maxCoeff(), 0.5, 1e-6);
   EXPECT_NEAR((before - params).minCoeff(), 0.5, 1e-6);
 

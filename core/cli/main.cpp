@@ -67,8 +67,8 @@ po::options_description plugin_dir_option() {
   return d;
 }
 
-const ComponentKind all_kinds[] = {ComponentKind::layer, ComponentKind::initializer, ComponentKind::optimizer,
-                                   ComponentKind::pretrain, ComponentKind::dataset};
+const ComponentKind all_kinds[] = {ComponentKind::layer,    ComponentKind::initializer, ComponentKind::optimizer,
+                                   ComponentKind::schedule, ComponentKind::pretrain,    ComponentKind::dataset};
 
 int plugins_command(const std::vector<std::string>& args) {
   po::options_description options("gradlab plugins [list] [--json] | gradlab plugins show NAME [--kind KIND] [--json]");
@@ -363,7 +363,8 @@ int train_command(const std::vector<std::string>& args) {
     print_layer_table(s.epochs.front(), last_probed);
     print_lag_table(s.epochs.front(), last_probed);
   }
-  const auto& last = s.epochs.empty() ? EpochRecord{} : s.epochs.back();
+  // The record the final model matches (early stopping may restore an earlier epoch's weights).
+  const auto& last = final_epoch(s) ? *final_epoch(s) : EpochRecord{};
   // A diverged run's last record may hold NaN: print "nan", not the C library's "-nan".
   auto number = [](double v) {
     if (std::isnan(v)) return std::string("nan");
@@ -379,8 +380,14 @@ int train_command(const std::vector<std::string>& args) {
   if (s.status == RunStatus::diverged)
     std::printf("diverged in epoch %lld: %s\n", (long long)s.diverged_epoch.value_or(0), s.message.c_str());
   std::fflush(stdout);
-  if (s.status == RunStatus::failed) {
-    std::cerr << "gradlab: error: run failed: " << terminal_line(s.message) << "\n";
+  if (s.stopped_epoch)
+    std::printf("stopped early after epoch %lld; best epoch %lld%s\n", (long long)*s.stopped_epoch,
+                (long long)s.best_epoch.value_or(0), s.restored_best ? " (its weights restored)" : "");
+  if (s.status == RunStatus::failed || s.status == RunStatus::cancelled) {
+    if (s.status == RunStatus::cancelled)
+      std::cerr << "gradlab: error: run cancelled\n";
+    else
+      std::cerr << "gradlab: error: run failed: " << terminal_line(s.message) << "\n";
     return exit_failed;
   }
   return write_failed ? exit_failed : exit_ok;

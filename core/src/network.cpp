@@ -121,7 +121,30 @@ std::unique_ptr<Network> Network::clone_network() const {
 std::unique_ptr<Model> Network::clone() const { return clone_network(); }
 
 void Network::initialize(const Initializer& fallback, Rng& rng) {
-  for (auto& entry : layers_) entry.layer->initialize(entry.init ? *entry.init : fallback, rng);
+  InitSite site;
+  site.layers = static_cast<Index>(layers_.size());
+  site.weight_layers = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    site.weight_layers += counts_[i] > 0 ? 1 : 0;
+    site.blocks += layers_[i].block ? 1 : 0;
+  }
+  Index weight_layer = 0, block = 0;
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    auto& entry = layers_[i];
+    site.layer = static_cast<Index>(i);
+    site.weight_layer = weight_layer;
+    site.block = entry.block ? block : -1;
+    entry.layer->initialize(entry.init ? *entry.init : fallback, rng, site);
+    weight_layer += counts_[i] > 0 ? 1 : 0;
+    block += entry.block ? 1 : 0;
+  }
+}
+
+std::vector<ParamGroup> Network::param_groups() const {
+  std::vector<ParamGroup> groups;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    if (counts_[i] > 0) groups.push_back({std::to_string(i) + "." + layers_[i].type, offsets_[i], counts_[i]});
+  return groups;
 }
 
 void Network::reserve(Index max_batch) {
@@ -282,7 +305,8 @@ void Network::backward(const BatchView& batch, const ForwardContext& ctx, std::v
 
 double Network::loss_and_gradient(const BatchView& batch) {
   reserve(batch.batch);
-  const ForwardContext ctx = context(Mode::train, true, batch);
+  ForwardContext ctx = context(Mode::train, true, batch);
+  ctx.rng = random_stream_ ? &*random_stream_ : nullptr;
   forward(batch, layer_count(), ctx);
   const double value = output_loss(batch, true).mean();
   grads_.setZero();

@@ -43,6 +43,9 @@ class Registry::Staging final : public Registrar {
   void add_dataset(ComponentInfo info, DatasetFactory factory) override {
     stage(ComponentKind::dataset, std::move(info), &Entry::dataset, std::move(factory));
   }
+  void add_schedule(ComponentInfo info, ScheduleFactory factory) override {
+    stage(ComponentKind::schedule, std::move(info), &Entry::schedule, std::move(factory));
+  }
 
  private:
   template <class Factory>
@@ -355,6 +358,13 @@ std::shared_ptr<PretrainStrategy> Registry::make_pretrain(const std::string& nam
   const auto* e = find(ComponentKind::pretrain, name);
   const auto& f = factory_of(e, &Entry::pretrain, ComponentKind::pretrain, name);
   return keep_library_alive(f(params), e->library);
+}
+
+std::shared_ptr<Schedule> Registry::make_schedule(const std::string& name, const Params& params,
+                                                  std::shared_ptr<const Schedule> then) const {
+  const auto* e = find(ComponentKind::schedule, name);
+  const auto& f = factory_of(e, &Entry::schedule, ComponentKind::schedule, name);
+  return keep_library_alive(f(params, std::move(then)), e->library);
 }
 
 std::shared_ptr<const Dataset> Registry::make_dataset(const std::string& name, const Params& params,

@@ -17,6 +17,7 @@
 #include "gradlab/core/datasets.hpp"
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/io.hpp"
+#include "gradlab/core/training/early_stopping.hpp"
 #include "gradlab/core/weights.hpp"
 #include "param_checks.hpp"
 
@@ -27,6 +28,7 @@ const char* to_string(RunStatus status) {
     case RunStatus::ok: return "ok";
     case RunStatus::diverged: return "diverged";
     case RunStatus::failed: return "failed";
+    case RunStatus::cancelled: return "cancelled";
   }
   return "?";
 }
@@ -172,6 +174,34 @@ std::shared_ptr<Layer> make_layer(const Registry& registry, const LayerSpec& spe
 
 bool all_finite(const Vector& v) { return v.allFinite(); }
 
+// The value of an early-stopping metric on a record; NaN where the record has
+// none (a success rate on a data set without a criterion).
+double metric_value(const EpochRecord& record, const std::string& metric) {
+  if (metric == "test_loss") return record.test_loss;
+  if (metric == "test_accuracy") return record.test_accuracy;
+  if (metric == "train_loss") return record.train_loss;
+  if (metric == "train_accuracy") return record.train_accuracy;
+  if (metric == "test_success_rate") return record.success_rate.value_or(std::nan(""));
+  throw std::logic_error("unknown early-stopping metric " + metric);
+}
+
+// A schedule and what its `then:` names, innermost first.
+std::shared_ptr<const Schedule> make_schedule(const Registry& registry, const ScheduleSpec& spec) {
+  std::shared_ptr<const Schedule> then;
+  if (!spec.then.empty()) then = make_schedule(registry, spec.then.front());
+  return make_at(spec.schedule, "schedule",
+                 [&] { return registry.make_schedule(spec.schedule.name, spec.schedule.params, then); });
+}
+
+void collect_schedule_provenance(const Registry& registry, const ScheduleSpec& spec,
+                                 std::vector<ComponentProvenance>& out) {
+  out.push_back(provenance(registry, ComponentKind::schedule, spec.schedule));
+  for (const auto& then : spec.then) collect_schedule_provenance(registry, then, out);
+}
+
+// derived_rng stream index of the stochastic layers' draws ("drop").
+constexpr std::uint64_t stochastic_layer_stream = 0x64726f70;
+
 int run_threads(const RunOptions& options) {
   if (options.threads > 0) return options.threads;
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
@@ -231,6 +261,7 @@ std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& regi
       entry.type = l.layer.name;
       entry.where = l.layer.where;
       entry.layer = make_layer(registry, l, entry.init);
+      entry.block = !l.children.empty();
       layers.push_back(std::move(entry));
     }
     return layers;
@@ -241,6 +272,14 @@ std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& regi
   auto network = std::make_shared<Network>(make_layers(), data.input, data.task, data.outputs, limits, data.target_at);
   network->set_layer_factory(std::move(make_layers));
   return network;
+}
+
+const EpochRecord* final_epoch(const RunSummary& s) {
+  if (s.epochs.empty()) return nullptr;
+  if (s.restored_best && s.best_epoch)
+    for (const auto& e : s.epochs)
+      if (e.epoch == *s.best_epoch) return &e;
+  return &s.epochs.back();
 }
 
 nlohmann::json to_json(const RunSummary& s) {
@@ -285,8 +324,8 @@ nlohmann::json to_json(const RunSummary& s) {
     out["epochs"].push_back(row);
   }
   json final_row = json::object();
-  if (!s.epochs.empty()) {
-    const auto& last = s.epochs.back();
+  if (const EpochRecord* final_record = final_epoch(s)) {
+    const auto& last = *final_record;
     final_row = {{"train_loss", number(last.train_loss)},
                  {"train_accuracy", number(last.train_accuracy)},
                  {"test_loss", number(last.test_loss)},
@@ -295,6 +334,9 @@ nlohmann::json to_json(const RunSummary& s) {
     if (last.train_success_rate) final_row["train_success_rate"] = number(*last.train_success_rate);
   }
   final_row["epochs_run"] = s.epochs_run;
+  if (s.stopped_epoch) final_row["stopped_epoch"] = *s.stopped_epoch;
+  if (s.best_epoch) final_row["best_epoch"] = *s.best_epoch;
+  if (s.best_epoch) final_row["restored_best"] = s.restored_best;
   final_row["seconds"] = s.seconds;
   out["final"] = final_row;
   out["timing"] = {{"train_steps", s.timing.train_steps},
@@ -319,7 +361,7 @@ nlohmann::json to_json(const RunSummary& s) {
 }
 
 double train_step(Network& network, Optimizer& optimizer, const Split& split, const std::int64_t* order, Index count,
-                  std::int64_t iteration, double clip_value, double clip_norm) {
+                  StepInfo info, double clip_value, double clip_norm) {
   BatchView batch = network.gather(split, order, count);
   const double loss = network.loss_and_gradient(batch);
   if (!std::isfinite(loss)) return loss;
@@ -329,7 +371,8 @@ double train_step(Network& network, Optimizer& optimizer, const Split& split, co
     const double norm = std::sqrt(grads.cast<double>().squaredNorm());
     if (norm > clip_norm) grads *= static_cast<Scalar>(clip_norm / norm);
   }
-  optimizer.step(network.parameters(), ConstVectorMap(grads.data(), grads.size()), StepInfo{iteration, loss});
+  info.loss = loss;
+  optimizer.step(network.parameters(), ConstVectorMap(grads.data(), grads.size()), info);
   return loss;
 }
 
@@ -357,8 +400,8 @@ struct LapTimer {
 // The body of train_run after the network is built and initialized.
 // Everything it calls may throw: train_run turns that into a failed run.
 void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optimizer& opt, PretrainStrategy* pretrain,
-                const Registry& registry, const RunOptions& options, Rng& rng, RunSummary& summary, LapTimer& timer,
-                std::int64_t& current_epoch, Index batch_size, Index probe_size) {
+                const Schedule* schedule, const Registry& registry, const RunOptions& options, Rng& rng,
+                RunSummary& summary, LapTimer& timer, std::int64_t& current_epoch, Index batch_size, Index probe_size) {
   const Dataset* data = &dataset;
   Network* network = &net;
   Optimizer* optimizer = &opt;
@@ -421,28 +464,64 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
 
   std::vector<std::int64_t> order(static_cast<std::size_t>(data->train.examples));
   std::iota(order.begin(), order.end(), 0);
-  optimizer->reset(network->param_count());
+  optimizer->reset(network->param_count(), network->param_groups());
+
+  // Early stopping watches the evaluated epochs from epoch 0 on and keeps a
+  // copy of the best epoch's parameters and buffers (batch_norm's running
+  // statistics), so restoring it gives that epoch's model bit for bit.
+  std::optional<EarlyStopper> stopper;
+  Vector best_params, best_buffers;
+  auto watch = [&](const EpochRecord& record) {
+    if (!stopper) return false;
+    if (stopper->observe(record.epoch, metric_value(record, stopper->options().metric)) &&
+        stopper->options().restore_best) {
+      best_params = network->parameters();
+      best_buffers = network->buffers();
+    }
+    return stopper->should_stop();
+  };
+  if (spec.training.early_stopping) {
+    stopper.emplace(*spec.training.early_stopping);
+    if (summary.status == RunStatus::ok && !summary.epochs.empty()) watch(summary.epochs.back());
+  }
+
   std::int64_t iteration = 0;
   const std::int64_t epochs = spec.training.epochs;
+  const Index n = data->train.examples;
+  StepInfo step;
+  step.steps_per_epoch = (n + batch_size - 1) / batch_size;
+  step.total_steps = std::max<std::int64_t>(1, epochs * step.steps_per_epoch);
+  auto cancel_run = [&] {
+    summary.status = RunStatus::cancelled;
+    summary.message = "cancelled";
+  };
   for (std::int64_t epoch = 1; epoch <= epochs && summary.status == RunStatus::ok; ++epoch) {
     current_epoch = epoch;
     if (cancelled()) {
-      summary.status = RunStatus::failed;
-      summary.message = "cancelled";
+      cancel_run();
       break;
     }
     lap(summary.timing.other);
     if (spec.training.shuffle) std::shuffle(order.begin(), order.end(), rng);
-    const Index n = data->train.examples;
     for (Index first = 0; first < n; first += batch_size) {
       // Cancellation stops a run within one training step, not at the epoch's end.
       if (cancelled()) {
-        summary.status = RunStatus::failed;
-        summary.message = "cancelled";
+        cancel_run();
         break;
       }
       const Index count = std::min(batch_size, n - first);
-      const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count, iteration + 1,
+      step.iteration = iteration + 1;
+      step.epoch = epoch;
+      step.progress = static_cast<double>(iteration) / static_cast<double>(step.total_steps);
+      step.lr_scale = 1.0;
+      if (schedule) {
+        step.lr_scale = schedule->factor(step);
+        if (!std::isfinite(step.lr_scale) || step.lr_scale < 0)
+          throw std::runtime_error("schedule '" + spec.schedule->schedule.name + "' gave the factor " +
+                                   std::to_string(step.lr_scale) + " at step " + std::to_string(step.iteration) +
+                                   " (it must be finite and >= 0)");
+      }
+      const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count, step,
                                      spec.clip_value, spec.clip_norm);
       if (!std::isfinite(loss)) {
         diverge(epoch, "the training loss became " + std::string(std::isnan(loss) ? "NaN" : "infinite") + " at step " +
@@ -462,7 +541,27 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
     // taken on recorded epochs that are a multiple of probes.every, and the last.
     if (epoch % spec.training.eval_every != 0 && epoch != epochs) continue;
     const bool probe = epoch % spec.probes.every == 0 || epoch == epochs;
-    if (!record_epoch(epoch, probe)) diverge(epoch, "the training loss is not finite after the epoch");
+    if (!record_epoch(epoch, probe)) {
+      diverge(epoch, "the training loss is not finite after the epoch");
+      break;
+    }
+    if (watch(summary.epochs.back()) && epoch < epochs) {
+      summary.stopped_epoch = epoch;
+      // The last record is probed, as the last epoch of a full run is.
+      if (!probe) {
+        summary.epochs.back().layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
+        lap(summary.timing.probes);
+      }
+      break;
+    }
+  }
+  if (stopper && summary.status == RunStatus::ok) {
+    summary.best_epoch = stopper->best_epoch();
+    if (stopper->options().restore_best && best_params.size() == network->param_count()) {
+      network->parameters() = best_params;
+      network->buffers() = best_buffers;
+      summary.restored_best = true;
+    }
   }
 }
 
@@ -482,6 +581,7 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
   collect_layer_provenance(registry, spec.layers, summary.plugins);
   summary.plugins.push_back(provenance(registry, ComponentKind::initializer, spec.init));
   summary.plugins.push_back(provenance(registry, ComponentKind::optimizer, spec.optimizer));
+  if (spec.schedule) collect_schedule_provenance(registry, *spec.schedule, summary.plugins);
   if (spec.pretrain) summary.plugins.push_back(provenance(registry, ComponentKind::pretrain, *spec.pretrain));
 
   Rng rng(static_cast<std::uint64_t>(summary.seed));
@@ -489,6 +589,11 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
       make_at(spec.init, "initializer", [&] { return registry.make_initializer(spec.init.name, spec.init.params); });
   auto optimizer = make_at(spec.optimizer, "optimizer",
                            [&] { return registry.make_optimizer(spec.optimizer.name, spec.optimizer.params); });
+  std::shared_ptr<const Schedule> schedule;
+  if (spec.schedule) schedule = make_schedule(registry, *spec.schedule);
+  // Stochastic layers draw from a stream of their own, so adding dropout
+  // leaves the shuffling and initialization of the rest of the run unchanged.
+  network->set_stochastic_stream(derived_rng(static_cast<std::uint64_t>(summary.seed), stochastic_layer_stream));
   std::shared_ptr<PretrainStrategy> pretrain;
   if (spec.pretrain) {
     pretrain = make_at(*spec.pretrain, "pretrain",
@@ -526,8 +631,8 @@ RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOpti
   }
   if (!options.load_weights.empty()) load_weights(options.load_weights, *network);  // bad input: throws InputError
   try {
-    train_loop(spec, *data, *network, *optimizer, pretrain.get(), registry, options, rng, summary, timer, current_epoch,
-               batch_size, probe_size);
+    train_loop(spec, *data, *network, *optimizer, pretrain.get(), schedule.get(), registry, options, rng, summary,
+               timer, current_epoch, batch_size, probe_size);
     timer.finish(summary);
   } catch (const std::exception& e) {
     fail(e.what());

@@ -412,8 +412,43 @@ const Schema& probe_schema() {
   static const Schema schema{
       ParamSpec::integer("every", 1).at_least(1).describe("probe layers every N epochs (epoch 0 and the last always)"),
       ParamSpec::integer("batch", 256).at_least(1).describe("probe batch: the first N training examples"),
+      ParamSpec::integer("every_steps", 0)
+          .at_least(0)
+          .describe("also probe after every N-th training step (0 = only on probed epochs)"),
   };
   return schema;
+}
+
+const Schema& early_stopping_schema() {
+  static const Schema schema{
+      ParamSpec::choice("metric", "test_loss",
+                        {"test_loss", "test_accuracy", "test_success_rate", "train_loss", "train_accuracy"})
+          .describe("the evaluated metric to watch (losses fall, accuracies and success rates rise)"),
+      ParamSpec::integer("patience", 5)
+          .at_least(1)
+          .describe("evaluated epochs in a row without improvement before the run stops"),
+      ParamSpec::real("min_delta", 0.0).at_least(0).describe("an improvement must exceed this much"),
+      ParamSpec::boolean("restore_best", true)
+          .describe("end with the weights of the best evaluated epoch instead of the last"),
+  };
+  return schema;
+}
+
+// `schedule: NAME` or `schedule: {name: NAME, ..., then: ...}`; `then:` only
+// for a schedule that registered accepts_children, nested to any depth.
+ScheduleSpec parse_schedule(const Registry& registry, const YAML::Node& node, const std::string& what,
+                            const Locator& where, int depth) {
+  if (depth > 16) throw InputError(where(node), what + ": schedules are nested more than 16 deep");
+  ScheduleSpec spec;
+  spec.schedule = parse_component(registry, ComponentKind::schedule, node, what, where, {"then"});
+  const auto& entry = registry.get(ComponentKind::schedule, spec.schedule.name, spec.schedule.where);
+  const YAML::Node then = node.IsMap() ? node["then"] : YAML::Node();
+  if (then && !then.IsNull()) {
+    if (!entry.info.accepts_children)
+      throw InputError(where(then), "schedule '" + spec.schedule.name + "' takes no 'then:'");
+    spec.then.push_back(parse_schedule(registry, then, what + ".then", where, depth + 1));
+  }
+  return spec;
 }
 
 }  // namespace
@@ -525,8 +560,8 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
   visited = 0;
   check_document(root, where, visited);
 
-  reject_unknown_keys("the run spec", root, {"data", "model", "init", "optimizer", "pretrain", "training", "probes"},
-                      where);
+  reject_unknown_keys("the run spec", root,
+                      {"data", "model", "init", "optimizer", "schedule", "pretrain", "training", "probes"}, where);
   RunSpec spec;
   spec.source = source;
   spec.spec_dir = spec_dir;
@@ -564,12 +599,20 @@ RunSpec parse_run_spec(const std::string& text, const std::string& source, const
 
   YAML::Node training =
       root["training"] ? require_map(root["training"], "training", where) : YAML::Node(YAML::NodeType::Map);
-  auto t = validate_params("training", training_schema(), training, {}, where);
+  auto t = validate_params("training", training_schema(), training, {"early_stopping"}, where);
   spec.training = {t.integer("epochs"), t.integer("batch_size"), t.integer("seed"), t.boolean("shuffle"),
                    t.integer("eval_every")};
+  if (training["early_stopping"] && !training["early_stopping"].IsNull()) {
+    const YAML::Node stopping = require_map(training["early_stopping"], "training.early_stopping", where);
+    auto e = validate_params("training.early_stopping", early_stopping_schema(), stopping, {}, where);
+    spec.training.early_stopping =
+        EarlyStopping{e.string("metric"), e.integer("patience"), e.real("min_delta"), e.boolean("restore_best")};
+  }
+  if (root["schedule"] && !root["schedule"].IsNull())
+    spec.schedule = parse_schedule(registry, root["schedule"], "schedule", where, 0);
   YAML::Node probes = root["probes"] ? require_map(root["probes"], "probes", where) : YAML::Node(YAML::NodeType::Map);
   auto p = validate_params("probes", probe_schema(), probes, {}, where);
-  spec.probes = {p.integer("every"), p.integer("batch")};
+  spec.probes = {p.integer("every"), p.integer("batch"), p.integer("every_steps")};
 
   spec.effective = yaml_to_json(root);
   return spec;

@@ -17,14 +17,17 @@ class SignSgd final : public Optimizer {
  public:
   explicit SignSgd(const Params& p) : lr_(Scalar(p.real("lr"))), beta_(Scalar(p.real("momentum"))) {}
 
-  void reset(Index param_count) override { momentum_.setZero(beta_ > 0 ? param_count : 0); }
+  void reset(Index param_count, std::span<const ParamGroup>) override {
+    momentum_.setZero(beta_ > 0 ? param_count : 0);
+  }
 
-  void step(VectorMap params, ConstVectorMap grads, const StepInfo&) override {
+  void step(VectorMap params, ConstVectorMap grads, const StepInfo& info) override {
+    const Scalar lr = lr_ * Scalar(info.lr_scale);  // the run's schedule
     if (beta_ > 0) {
       momentum_ = beta_ * momentum_ + (1 - beta_) * grads;
-      params.array() -= lr_ * momentum_.array().sign();
+      params.array() -= lr * momentum_.array().sign();
     } else {
-      params.array() -= lr_ * grads.array().sign();
+      params.array() -= lr * grads.array().sign();
     }
   }
 

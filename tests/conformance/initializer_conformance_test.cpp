@@ -34,7 +34,7 @@ std::shared_ptr<Initializer> make(const std::string& name, const std::string& ya
 RowMatrix filled(const Initializer& init, Index rows, Index cols, std::uint64_t seed) {
   RowMatrix w = RowMatrix::Constant(rows, cols, std::numeric_limits<Scalar>::quiet_NaN());
   Rng rng(seed);
-  init.fill(RowMatrixMap(w.data(), rows, cols), rng);
+  init.fill(RowMatrixMap(w.data(), rows, cols), rng, InitSite{});
   return w;
 }
 
@@ -153,7 +153,7 @@ TEST(InitializerConformance, EveryEntryIsWritten) {
     // An empty matrix is not an error.
     RowMatrix empty(0, 5);
     Rng rng(1);
-    EXPECT_NO_THROW(init->fill(RowMatrixMap(empty.data(), 0, 5), rng)) << name;
+    EXPECT_NO_THROW(init->fill(RowMatrixMap(empty.data(), 0, 5), rng, InitSite{})) << name;
   }
 }
 
@@ -211,7 +211,7 @@ TEST(InitializerConformance, OrthogonalIsUniformlyDistributed) {
   const int draws = 4000;
   Eigen::Matrix4d sum = Eigen::Matrix4d::Zero();
   for (int k = 0; k < draws; ++k) {
-    init->fill(RowMatrixMap(w.data(), 4, 4), rng);
+    init->fill(RowMatrixMap(w.data(), 4, 4), rng, InitSite{});
     sum += w.cast<double>();
   }
   const Eigen::Matrix4d mean = sum / draws;

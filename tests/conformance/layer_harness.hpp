@@ -97,7 +97,7 @@ struct LayerRig {
                 VectorMap(buffers.data(), buffers.size()));
     Rng rng(seed);
     auto fallback = default_initializer();
-    layer->initialize(built.init ? *built.init : *fallback, rng);
+    layer->initialize(built.init ? *built.init : *fallback, rng, InitSite{});
     layer->reserve(batch);
   }
 

@@ -50,6 +50,9 @@ std::vector<std::uint8_t> encode_summary(const RunSummary& s) {
       {"plugins", json::array()},
       {"epochs", json::array()}};
   if (s.diverged_epoch) out["diverged_epoch"] = *s.diverged_epoch;
+  if (s.stopped_epoch) out["stopped_epoch"] = *s.stopped_epoch;
+  if (s.best_epoch) out["best_epoch"] = *s.best_epoch;
+  if (s.restored_best) out["restored_best"] = true;
   if (!s.pretraining.empty()) out["pretraining"] = s.pretraining;
   for (const auto& p : s.plugins) out["plugins"].push_back({p.kind, p.name, p.version, p.plugin, p.path, p.params});
   for (const auto& e : s.epochs) {
@@ -72,7 +75,7 @@ RunSummary decode_summary(const std::vector<std::uint8_t>& bytes) {
     const auto in = nlohmann::json::from_cbor(bytes);
     RunSummary s;
     const int status = in.at("status").get<int>();
-    if (status < 0 || status > static_cast<int>(RunStatus::failed)) throw std::runtime_error("bad status");
+    if (status < 0 || status > static_cast<int>(RunStatus::cancelled)) throw std::runtime_error("bad status");
     s.status = static_cast<RunStatus>(status);
     s.seed = in.at("seed").get<std::int64_t>();
     s.epochs_run = in.at("epochs_run").get<std::int64_t>();
@@ -83,6 +86,9 @@ RunSummary decode_summary(const std::vector<std::uint8_t>& bytes) {
                 t.at(4).get<double>()};
     s.spec = in.at("spec");
     if (in.contains("diverged_epoch")) s.diverged_epoch = in.at("diverged_epoch").get<std::int64_t>();
+    if (in.contains("stopped_epoch")) s.stopped_epoch = in.at("stopped_epoch").get<std::int64_t>();
+    if (in.contains("best_epoch")) s.best_epoch = in.at("best_epoch").get<std::int64_t>();
+    s.restored_best = in.contains("restored_best");
     if (in.contains("pretraining"))
       s.pretraining = in.at("pretraining").get<std::map<std::string, std::vector<double>>>();
     for (const auto& p : in.at("plugins"))

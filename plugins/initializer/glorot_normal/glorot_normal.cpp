@@ -12,7 +12,7 @@ using namespace gradlab;
 class GlorotNormal final : public Initializer {
  public:
   explicit GlorotNormal(const Params& p) : gain_(p.real("gain")) {}
-  void fill(RowMatrixMap w, Rng& rng) const override {
+  void fill(RowMatrixMap w, Rng& rng, const InitSite&) const override {
     if (w.size() == 0) return;
     const double fan_in = double(w.cols()), fan_out = double(w.rows());
     std::normal_distribution<double> normal(0.0, gain_ * std::sqrt(2.0 / (fan_in + fan_out)));

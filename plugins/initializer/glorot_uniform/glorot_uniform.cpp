@@ -12,7 +12,7 @@ using namespace gradlab;
 class GlorotUniform final : public Initializer {
  public:
   explicit GlorotUniform(const Params& p) : gain_(p.real("gain")) {}
-  void fill(RowMatrixMap w, Rng& rng) const override {
+  void fill(RowMatrixMap w, Rng& rng, const InitSite&) const override {
     if (w.size() == 0) return;
     const double fan_in = double(w.cols()), fan_out = double(w.rows());
     const double a = gain_ * std::sqrt(6.0 / (fan_in + fan_out));

@@ -12,7 +12,7 @@ using namespace gradlab;
 class HeNormal final : public Initializer {
  public:
   explicit HeNormal(const Params& p) : gain_(p.real("gain")), fan_out_mode_(p.string("mode") == "fan_out") {}
-  void fill(RowMatrixMap w, Rng& rng) const override {
+  void fill(RowMatrixMap w, Rng& rng, const InitSite&) const override {
     if (w.size() == 0) return;
     const double fan = double(fan_out_mode_ ? w.rows() : w.cols());
     std::normal_distribution<double> normal(0.0, gain_ * std::sqrt(2.0 / fan));

@@ -12,7 +12,7 @@ using namespace gradlab;
 class Kumar final : public Initializer {
  public:
   explicit Kumar(const Params& p) : constant_(p.real("constant")) {}
-  void fill(RowMatrixMap w, Rng& rng) const override {
+  void fill(RowMatrixMap w, Rng& rng, const InitSite&) const override {
     if (w.size() == 0) return;
     std::normal_distribution<double> normal(0.0, constant_ / std::sqrt(double(w.cols())));
     fill_iid(w, rng, normal);

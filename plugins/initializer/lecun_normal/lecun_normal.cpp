@@ -10,7 +10,7 @@ using namespace gradlab;
 class LecunNormal final : public Initializer {
  public:
   explicit LecunNormal(const Params& p) : gain_(p.real("gain")) {}
-  void fill(RowMatrixMap w, Rng& rng) const override {
+  void fill(RowMatrixMap w, Rng& rng, const InitSite&) const override {
     const double std = gain_ / std::sqrt(double(std::max<Index>(w.cols(), 1)));
     std::normal_distribution<double> normal(0.0, std);
     fill_iid(w, rng, normal);

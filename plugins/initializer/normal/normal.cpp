@@ -9,7 +9,7 @@ using namespace gradlab;
 class Normal final : public Initializer {
  public:
   explicit Normal(const Params& p) : mean_(p.real("mean")), std_(p.real("std")) {}
-  void fill(RowMatrixMap w, Rng& rng) const override {
+  void fill(RowMatrixMap w, Rng& rng, const InitSite&) const override {
     std::normal_distribution<double> normal(mean_, std_);
     fill_iid(w, rng, normal);
   }

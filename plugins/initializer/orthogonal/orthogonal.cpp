@@ -15,7 +15,7 @@ using namespace gradlab;
 class Orthogonal final : public Initializer {
  public:
   explicit Orthogonal(const Params& p) : gain_(p.real("gain")) {}
-  void fill(RowMatrixMap w, Rng& rng) const override {
+  void fill(RowMatrixMap w, Rng& rng, const InitSite&) const override {
     if (w.size() == 0) return;
     const Index rows = w.rows(), cols = w.cols();
     using DMatrix = Eigen::MatrixXd;

@@ -15,7 +15,7 @@ class Uniform final : public Initializer {
       throw std::invalid_argument("initializer 'uniform': low (" + std::to_string(low_) +
                                   ") must not be greater than high (" + std::to_string(high_) + ")");
   }
-  void fill(RowMatrixMap w, Rng& rng) const override {
+  void fill(RowMatrixMap w, Rng& rng, const InitSite&) const override {
     std::uniform_real_distribution<double> uniform(low_, high_);
     fill_iid(w, rng, uniform);
   }

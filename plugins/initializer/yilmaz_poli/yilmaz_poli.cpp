@@ -24,7 +24,7 @@ class YilmazPoli final : public Initializer {
  public:
   explicit YilmazPoli(const Params& p)
       : numerator_(p.real("mean_numerator")), floor_(p.real("mean_floor")), std_(p.real("std")) {}
-  void fill(RowMatrixMap w, Rng& rng) const override {
+  void fill(RowMatrixMap w, Rng& rng, const InitSite&) const override {
     if (w.size() == 0) return;
     const double mean = std::max(floor_, -numerator_ / double(w.cols()));
     std::normal_distribution<double> normal(mean, std_);

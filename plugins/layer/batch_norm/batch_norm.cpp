@@ -57,7 +57,7 @@ class BatchNorm final : public Layer {
     grads_ = grads.data();
     buffers_ = buffers.data();
   }
-  void initialize(const Initializer&, Rng&) override {
+  void initialize(const Initializer&, Rng&, const InitSite&) override {
     if (affine_) {
       gamma().setOnes();
       beta().setZero();

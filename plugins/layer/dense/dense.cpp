@@ -27,8 +27,8 @@ class Dense final : public Layer {
     weight_ = params.data();
     grad_ = grads.data();
   }
-  void initialize(const Initializer& init, Rng& rng) override {
-    init.fill(W(), rng);
+  void initialize(const Initializer& init, Rng& rng, const InitSite& site) override {
+    init.fill(W(), rng, site);
     if (use_bias_) b().setZero();
   }
   // The three products' packing buffers, sized once here, so that forward and

@@ -82,10 +82,10 @@ class FullyRecurrent final : public Layer {
     if (key != "recurrent_init") return Layer::set_initializer(key, std::move(init));  // refuses
     recurrent_init_ = std::move(init);
   }
-  void initialize(const Initializer& init, Rng& rng) override {
-    init.fill(RowMatrixMap(params_, units_, inputs_), rng);
+  void initialize(const Initializer& init, Rng& rng, const InitSite& site) override {
+    init.fill(RowMatrixMap(params_, units_, inputs_), rng, site);
     const Initializer& rec = recurrent_init_ ? *recurrent_init_ : init;
-    rec.fill(RowMatrixMap(params_ + units_ * inputs_, units_, units_), rng);
+    rec.fill(RowMatrixMap(params_ + units_ * inputs_, units_, units_), rng, site);
     bias().setZero();
   }
   void reserve(Index max_batch) override {

@@ -92,9 +92,19 @@ class Residual final : public Layer {
                  VectorMap(buffers.data() + buffer_offsets_[j], nb));
     }
   }
-  void initialize(const Initializer& init, Rng& rng) override {
+  void initialize(const Initializer& init, Rng& rng, const InitSite& site) override {
     if (learn_scale_) params_[0] = scale_;
-    for (auto& c : children_) c.layer->initialize(c.init ? *c.init : init, rng);
+    // The branch's layers learn where they are: this block, and their rank
+    // among the branch's layers with parameters (Fixup scales by both).
+    InitSite child_site = site;
+    child_site.branch_layers = 0;
+    for (auto& c : children_) child_site.branch_layers += c.layer->param_count() > 0 ? 1 : 0;
+    child_site.branch_layer = 0;
+    for (auto& c : children_) {
+      const bool weighted = c.layer->param_count() > 0;
+      c.layer->initialize(c.init ? *c.init : init, rng, child_site);
+      if (weighted) ++child_site.branch_layer;
+    }
   }
   void reserve(Index max_batch) override {
     branch_.reserve(max_batch);

@@ -11,7 +11,7 @@ namespace {
 class ConstantInit final : public Initializer {
  public:
   explicit ConstantInit(Scalar v) : v_(v) {}
-  void fill(RowMatrixMap w, Rng&) const override { w.setConstant(v_); }
+  void fill(RowMatrixMap w, Rng&, const InitSite&) const override { w.setConstant(v_); }
 
  private:
   Scalar v_;

@@ -28,16 +28,16 @@ class Adam final : public Optimizer {
           "optimizer 'adam': beta1 and beta2 must be below 1 (the bias correction 1 - beta^t "
           "would be 0)");
   }
-  void reset(Index n) override {
+  void reset(Index n, std::span<const ParamGroup>) override {
     m_ = Vector::Zero(n);
     v_ = Vector::Zero(n);
     t_ = 0;
   }
-  void step(VectorMap params, ConstVectorMap grads, const StepInfo&) override {
+  void step(VectorMap params, ConstVectorMap grads, const StepInfo& info) override {
     ++t_;
     const double bc1 = 1.0 - std::pow(beta1_, double(t_));
     const double bc2 = 1.0 - std::pow(beta2_, double(t_));
-    const Scalar step_size = Scalar(lr_ / bc1);
+    const Scalar step_size = Scalar(lr_ * info.lr_scale / bc1);
     const Scalar inv_sqrt_bc2 = Scalar(1.0 / std::sqrt(bc2));
     const Scalar b1 = Scalar(beta1_), b2 = Scalar(beta2_), eps = eps_, wd = weight_decay_;
     Scalar* theta = params.data();

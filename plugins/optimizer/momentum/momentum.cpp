@@ -18,9 +18,9 @@ class Momentum final : public Optimizer {
         mu_(Scalar(p.real("momentum"))),
         weight_decay_(Scalar(p.real("weight_decay"))),
         nesterov_(p.boolean("nesterov")) {}
-  void reset(Index n) override { v_ = Vector::Zero(n); }
-  void step(VectorMap params, ConstVectorMap grads, const StepInfo&) override {
-    const Scalar lr = lr_, mu = mu_, wd = weight_decay_;
+  void reset(Index n, std::span<const ParamGroup>) override { v_ = Vector::Zero(n); }
+  void step(VectorMap params, ConstVectorMap grads, const StepInfo& info) override {
+    const Scalar lr = lr_ * Scalar(info.lr_scale), mu = mu_, wd = weight_decay_;
     Scalar* theta = params.data();
     const Scalar* g = grads.data();
     Scalar* v = v_.data();

@@ -19,9 +19,9 @@ class RmsProp final : public Optimizer {
         alpha_(Scalar(p.real("alpha"))),
         eps_(Scalar(p.real("eps"))),
         weight_decay_(Scalar(p.real("weight_decay"))) {}
-  void reset(Index n) override { s_ = Vector::Zero(n); }
-  void step(VectorMap params, ConstVectorMap grads, const StepInfo&) override {
-    const Scalar lr = lr_, alpha = alpha_, eps = eps_, wd = weight_decay_;
+  void reset(Index n, std::span<const ParamGroup>) override { s_ = Vector::Zero(n); }
+  void step(VectorMap params, ConstVectorMap grads, const StepInfo& info) override {
+    const Scalar lr = lr_ * Scalar(info.lr_scale), alpha = alpha_, eps = eps_, wd = weight_decay_;
     Scalar* theta = params.data();
     const Scalar* g = grads.data();
     Scalar* s = s_.data();

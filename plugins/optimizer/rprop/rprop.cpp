@@ -57,7 +57,7 @@ class Rprop final : public Optimizer {
       throw std::invalid_argument("optimizer 'rprop': delta_min must not be greater than delta_max");
   }
 
-  void reset(Index n) override {
+  void reset(Index n, std::span<const ParamGroup>) override {
     delta_ = Vector::Constant(n, std::clamp(delta_init_, delta_min_, delta_max_));
     g_prev_ = Vector::Zero(n);
     dw_prev_ = Vector::Zero(n);
@@ -114,7 +114,8 @@ class Rprop final : public Optimizer {
 void register_rprop(Registrar& r) {
   r.add_optimizer(
       {"rprop",
-       "Resilient backpropagation: Rprop+/Rprop- (Riedmiller & Braun 1993), iRprop+/iRprop- (Igel & Huesken 2000)",
+       "Resilient backpropagation: Rprop+/Rprop- (Riedmiller & Braun 1993), iRprop+/iRprop- (Igel & Huesken 2000); "
+       "sign-based steps, so a schedule's lr_scale does not apply",
        {ParamSpec::choice("variant", "irprop-", {"rprop-", "rprop+", "irprop-", "irprop+"})
             .describe("rprop+ backtracks on a sign change (Riedmiller & Braun 1993); rprop- does not; irprop- "
                       "skips the step after a sign change; irprop+ also backtracks if the loss rose "

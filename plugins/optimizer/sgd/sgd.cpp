@@ -9,12 +9,13 @@ using namespace gradlab;
 class Sgd final : public Optimizer {
  public:
   explicit Sgd(const Params& p) : lr_(Scalar(p.real("lr"))), weight_decay_(Scalar(p.real("weight_decay"))) {}
-  void reset(Index) override {}
-  void step(VectorMap params, ConstVectorMap grads, const StepInfo&) override {
+  void reset(Index, std::span<const ParamGroup>) override {}
+  void step(VectorMap params, ConstVectorMap grads, const StepInfo& info) override {
+    const Scalar lr = lr_ * Scalar(info.lr_scale);
     if (weight_decay_ != 0)
-      params -= lr_ * (grads + weight_decay_ * params);
+      params -= lr * (grads + weight_decay_ * params);
     else
-      params -= lr_ * grads;
+      params -= lr * grads;
   }
 
  private:

@@ -157,7 +157,8 @@ class Level {
     } else {
       loss = loss_and_gradient(clean, clean);
     }
-    optimizer_->step(parameters(), ConstVectorMap(grads_.data(), grads_.size()), StepInfo{++iteration_, loss});
+    optimizer_->step(parameters(), ConstVectorMap(grads_.data(), grads_.size()),
+                     StepInfo{.iteration = ++iteration_, .loss = loss});
     return loss;
   }
 

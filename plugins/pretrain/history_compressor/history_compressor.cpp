@@ -66,7 +66,7 @@ struct OwnedLayer {
     buffers = Vector::Zero(layer->buffer_count());
     layer->bind(VectorMap(params.data(), params.size()), VectorMap(grads.data(), grads.size()),
                 VectorMap(buffers.data(), buffers.size()));
-    layer->initialize(init, rng);
+    layer->initialize(init, rng, InitSite{});
   }
   OwnedLayer(const OwnedLayer&) = delete;
   OwnedLayer& operator=(const OwnedLayer&) = delete;
@@ -268,7 +268,8 @@ class Predictor {
     if (total == 0.0) return losses;  // nothing to learn from in this batch
     rec_.backward(ConstMatrixMap(grad_hidden_.data(), grad_hidden_.rows(), grad_hidden_.cols()));
     ++iteration_;
-    for (auto& b : blocks_) b.optimizer->step(b.p(), ConstVectorMap(b.grads, b.size), StepInfo{iteration_, total});
+    for (auto& b : blocks_)
+      b.optimizer->step(b.p(), ConstVectorMap(b.grads, b.size), StepInfo{.iteration = iteration_, .loss = total});
     return losses;
   }
 

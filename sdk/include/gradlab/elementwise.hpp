@@ -12,7 +12,7 @@ class ElementwiseLayer : public Layer {
   Index param_count() const override { return 0; }
   std::vector<TensorInfo> tensors() const override { return {}; }
   void bind(VectorMap, VectorMap, VectorMap) override {}
-  void initialize(const Initializer&, Rng&) override {}
+  void initialize(const Initializer&, Rng&, const InitSite&) override {}
   void reserve(Index) override {}
 
  protected:

@@ -59,6 +59,11 @@ struct ForwardContext {
   // step's output, any gradient or any probe (a recurrent layer outputs zeros
   // there; an elementwise layer may compute anything finite).
   const std::int32_t* lengths = nullptr;
+  // The run's stream for stochastic layers (dropout), in train mode; null in
+  // eval mode. A stochastic layer draws only from it (so a run repeats bit for
+  // bit) and, given null, acts as in eval mode. Within one forward/backward
+  // pair the backward reuses what the forward drew.
+  Rng* rng = nullptr;
   // Non-null only in a probe's backward, and then per layer: where a recurrent
   // layer reports its error flow by lag. Other layers ignore it.
   LagProbe* lag_probe = nullptr;
@@ -82,8 +87,10 @@ struct ForwardContext {
 //  3. bind(params, grads, buffers): views into the network's flat vectors, each
 //     exactly as long as the counts above. The layer keeps them (as Eigen::Map
 //     views) and never owns parameter storage itself.
-//  4. initialize(init, rng): set the parameters (weights from `init`, biases 0,
-//     buffers to their neutral value), drawing only from `rng`.
+//  4. initialize(init, rng, site): set the parameters (weights from `init`,
+//     biases 0, buffers to their neutral value), drawing only from `rng`, and
+//     hand `site` (where the layer sits, see InitSite) to every fill(). A block
+//     passes its children the site with the branch fields set.
 //  5. reserve(max_batch): allocate any scratch needed for batches of up to
 //     max_batch examples. forward/backward must not allocate afterwards: the
 //     training step is allocation free.
@@ -110,7 +117,7 @@ class Layer {
     (void)init;
     throw std::invalid_argument("this layer takes no initializer '" + key + "'");
   }
-  virtual void initialize(const Initializer& weights, Rng& rng) = 0;
+  virtual void initialize(const Initializer& weights, Rng& rng, const InitSite& site) = 0;
   virtual void reserve(Index max_batch) = 0;
   virtual void forward(ConstMatrixMap in, MatrixMap out, const ForwardContext& ctx) = 0;
   virtual void backward(ConstMatrixMap in, ConstMatrixMap out, ConstMatrixMap grad_out, MatrixMap* grad_in,

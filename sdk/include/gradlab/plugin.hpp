@@ -26,11 +26,12 @@
 #include "gradlab/optimizer.hpp"
 #include "gradlab/params.hpp"
 #include "gradlab/pretrain.hpp"
+#include "gradlab/schedule.hpp"
 #include "gradlab/version.hpp"
 
 namespace gradlab {
 
-enum class ComponentKind { layer, initializer, optimizer, pretrain, dataset };
+enum class ComponentKind { layer, initializer, optimizer, pretrain, dataset, schedule };
 
 inline const char* to_string(ComponentKind kind) {
   switch (kind) {
@@ -39,6 +40,7 @@ inline const char* to_string(ComponentKind kind) {
     case ComponentKind::optimizer: return "optimizer";
     case ComponentKind::pretrain: return "pretrain";
     case ComponentKind::dataset: return "dataset";
+    case ComponentKind::schedule: return "schedule";
   }
   return "?";
 }
@@ -49,8 +51,10 @@ struct ComponentInfo {
   std::string name;
   std::string description;
   Schema schema;
-  // Layers only: the spec node may hold `layers: [...]`, built by the host and
-  // handed to the factory as children (a residual block).
+  // Layers: the spec node may hold `layers: [...]`, built by the host and
+  // handed to the factory as children (a residual block). Schedules: the spec
+  // node may hold `then: {name: ...}`, built by the host and handed to the
+  // factory (linear_warmup).
   bool accepts_children = false;
   // Layers only: spec keys besides `init:` that name an initializer for a part
   // of the layer's weights (an RNN's "recurrent_init"). The host validates and
@@ -75,6 +79,8 @@ using LayerFactory = std::function<std::unique_ptr<Layer>(const Params&, std::ve
 using InitializerFactory = std::function<std::unique_ptr<Initializer>(const Params&)>;
 using OptimizerFactory = std::function<std::unique_ptr<Optimizer>(const Params&)>;
 using PretrainFactory = std::function<std::unique_ptr<PretrainStrategy>(const Params&)>;
+// `then` is the schedule the spec's `then:` names, or null when it has none.
+using ScheduleFactory = std::function<std::unique_ptr<Schedule>(const Params&, std::shared_ptr<const Schedule> then)>;
 using DatasetFactory = std::function<std::shared_ptr<const Dataset>(const Params&, const DataContext&)>;
 
 // Owned by the host. Factories may be called concurrently from many runs, so
@@ -86,6 +92,7 @@ class Registrar {
   virtual void add_optimizer(ComponentInfo info, OptimizerFactory factory) = 0;
   virtual void add_pretrain(ComponentInfo info, PretrainFactory factory) = 0;
   virtual void add_dataset(ComponentInfo info, DatasetFactory factory) = 0;
+  virtual void add_schedule(ComponentInfo info, ScheduleFactory factory) = 0;
 
  protected:
   ~Registrar() = default;

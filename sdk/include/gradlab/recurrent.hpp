@@ -107,11 +107,12 @@ class RecurrentLayer : public Layer {
   // `init`), each gate's block on its own ([units, in] and [units, units]),
   // so an orthogonal initializer makes every recurrent gate block orthogonal.
   // Biases 0, then the cell's own gate biases (initial_biases).
-  void initialize(const Initializer& init, Rng& rng) override {
-    for (Index g = 0; g < gates_; ++g) init.fill(RowMatrixMap(params_ + g * units_ * inputs_, units_, inputs_), rng);
+  void initialize(const Initializer& init, Rng& rng, const InitSite& site) override {
+    for (Index g = 0; g < gates_; ++g)
+      init.fill(RowMatrixMap(params_ + g * units_ * inputs_, units_, inputs_), rng, site);
     const Initializer& rec = recurrent_init_ ? *recurrent_init_ : init;
     for (Index g = 0; g < gates_; ++g)
-      rec.fill(RowMatrixMap(params_ + rows() * inputs_ + g * units_ * units_, units_, units_), rng);
+      rec.fill(RowMatrixMap(params_ + rows() * inputs_ + g * units_ * units_, units_, units_), rng, site);
     bias_ih().setZero();
     bias_hh().setZero();
     initial_biases(bias_ih());

@@ -11,5 +11,6 @@
 #include "gradlab/params.hpp"
 #include "gradlab/plugin.hpp"
 #include "gradlab/pretrain.hpp"
+#include "gradlab/schedule.hpp"
 #include "gradlab/types.hpp"
 #include "gradlab/version.hpp"

@@ -17,7 +17,10 @@ namespace gradlab {
 // SuccessCriterion, ForwardContext::lengths and lag_probe, saturation's ctx).
 // 4: pretraining (Model::clone, evaluate, gather, layer_gradients;
 // PretrainContext streams, threads, record; PretrainStrategy::check).
-inline constexpr std::uint32_t plugin_api_version = 4;
+// 5: schedules (Schedule, Registrar::add_schedule, StepInfo's epoch, progress
+// and lr_scale), Optimizer::reset's parameter groups, InitSite for
+// Initializer::fill and Layer::initialize, ForwardContext::rng.
+inline constexpr std::uint32_t plugin_api_version = 5;
 
 inline constexpr const char* version_string = GRADLAB_VERSION_STRING;
 

@@ -9,7 +9,7 @@ using namespace gradlab;
 
 class Zeros final : public Initializer {
  public:
-  void fill(RowMatrixMap w, Rng&) const override { w.setZero(); }
+  void fill(RowMatrixMap w, Rng&, const InitSite&) const override { w.setZero(); }
 };
 
 void register_assertions_abi(Registrar& r) {

@@ -21,6 +21,7 @@ struct NetworkLayer {
   std::shared_ptr<Layer> layer;
   std::shared_ptr<const Initializer> init;  // this layer's own initializer, or null
   std::string where;                        // spec location, for error messages
+  bool block = false;                       // built with a `layers:` branch (residual): InitSite::blocks
 };
 
 // One row of a run summary's per-layer probe.
@@ -82,8 +83,15 @@ class Network final : public Model {
   std::uint64_t estimated_bytes() const { return estimated_bytes_; }
 
   Index param_count() const { return params_.size(); }
-  // Weights from each layer's own initializer or `fallback`; biases 0.
+  // Weights from each layer's own initializer or `fallback`; biases 0. Each
+  // layer gets its InitSite (index, depth, block) from here.
   void initialize(const Initializer& fallback, Rng& rng);
+  // The layers that have parameters, as the optimizer sees them ("3.dense").
+  std::vector<ParamGroup> param_groups() const;
+  // Gives stochastic layers (dropout) a stream of their own to draw from in
+  // training steps (loss_and_gradient). Without one (the default, and in
+  // clones) they act as in eval mode. Evaluation and probes never draw.
+  void set_stochastic_stream(Rng stream) { random_stream_ = std::move(stream); }
   // Sizes the activation and gradient workspaces for batches of up to
   // max_batch examples; after it, loss_and_gradient allocates nothing.
   void reserve(Index max_batch);
@@ -173,6 +181,7 @@ class Network final : public Model {
   Matrix example_output_, example_target_;  // one example's scored steps, for success criteria
   std::vector<std::int32_t> example_labels_;
   std::vector<LagProbe> lag_probes_;
+  std::optional<Rng> random_stream_;
 };
 
 }  // namespace gradlab

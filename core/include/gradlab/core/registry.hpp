@@ -40,6 +40,7 @@ class Registry {
     OptimizerFactory optimizer;
     PretrainFactory pretrain;
     DatasetFactory dataset;
+    ScheduleFactory schedule;
     std::shared_ptr<const PluginRecord> plugin;
     std::shared_ptr<void> library;  // keeps the plugin library loaded while any handle lives
   };
@@ -75,6 +76,9 @@ class Registry {
   std::shared_ptr<Initializer> make_initializer(const std::string& name, const Params& params) const;
   std::shared_ptr<Optimizer> make_optimizer(const std::string& name, const Params& params) const;
   std::shared_ptr<PretrainStrategy> make_pretrain(const std::string& name, const Params& params) const;
+  // `then`: the schedule a `then:` key names (ComponentInfo::accepts_children), or null.
+  std::shared_ptr<Schedule> make_schedule(const std::string& name, const Params& params,
+                                          std::shared_ptr<const Schedule> then = nullptr) const;
   std::shared_ptr<const Dataset> make_dataset(const std::string& name, const Params& params,
                                               const DataContext& context) const;
 

@@ -21,7 +21,9 @@
 
 namespace gradlab {
 
-enum class RunStatus { ok, diverged, failed };
+// cancelled: stopped through RunOptions::cancel (a signal, the API) before it
+// finished; not a result. The order is part of the MPI wire format.
+enum class RunStatus { ok, diverged, failed, cancelled };
 const char* to_string(RunStatus status);
 
 // One evaluated epoch (training.eval_every: epoch 0, every N-th, the last).
@@ -58,7 +60,12 @@ struct RunSummary {
   std::vector<EpochRecord> epochs;
   std::int64_t epochs_run = 0;
   std::optional<std::int64_t> diverged_epoch;  // epoch in which a NaN/Inf appeared
-  std::string message;                         // why it diverged or failed
+  std::string message;                         // why it diverged, failed or stopped
+  // training.early_stopping: the epoch after which the run stopped early (none
+  // when it ran all its epochs), the best evaluated epoch, and whether the
+  // model ends with that epoch's weights (restore_best).
+  std::optional<std::int64_t> stopped_epoch, best_epoch;
+  bool restored_best = false;
   double seconds = 0.0;
   RunTiming timing;
   // What the pretraining strategy recorded (PretrainContext::record): one
@@ -68,6 +75,9 @@ struct RunSummary {
 };
 
 nlohmann::json to_json(const RunSummary& summary);
+// The record the run's final model matches: the best epoch's when early
+// stopping restored it, else the last; null when nothing was recorded.
+const EpochRecord* final_epoch(const RunSummary& summary);
 
 struct RunOptions {
   // Called after each epoch record (epoch 0 included), from the running thread.
@@ -134,7 +144,9 @@ std::shared_ptr<Network> build_network(const RunSpec& spec, const Registry& regi
 // lets the optimizer update the parameters. Returns the batch loss; when it is
 // not finite, nothing is updated. After the first step (network reserved for
 // `count`, optimizer reset) it allocates no memory: tests/allocation_test.cpp.
+// `info` says where the step falls (iteration, epoch, the schedule's
+// lr_scale); its loss is filled in here.
 double train_step(Network& network, Optimizer& optimizer, const Split& split, const std::int64_t* order, Index count,
-                  std::int64_t iteration, double clip_value = 0.0, double clip_norm = 0.0);
+                  StepInfo info, double clip_value = 0.0, double clip_norm = 0.0);
 
 }  // namespace gradlab

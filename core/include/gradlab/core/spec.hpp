@@ -34,17 +34,35 @@ struct LayerSpec {
   std::vector<LayerSpec> children;  // `layers:` of a block (residual)
 };
 
+// The run's learning-rate schedule: a component and, for a schedule that
+// hands over after a phase (linear_warmup), the one its `then:` names.
+struct ScheduleSpec {
+  ComponentChoice schedule;
+  std::vector<ScheduleSpec> then;  // empty, or the one schedule `then:` names
+};
+
+// training.early_stopping: stop when `metric` has not improved by more than
+// min_delta for `patience` evaluated epochs in a row.
+struct EarlyStopping {
+  std::string metric = "test_loss";  // test_loss, test_accuracy, train_loss, train_accuracy (or *_metric)
+  std::int64_t patience = 5;
+  double min_delta = 0.0;
+  bool restore_best = true;
+};
+
 struct TrainingOptions {
   std::int64_t epochs = 30;
   std::int64_t batch_size = 32;
   std::int64_t seed = 1;
   bool shuffle = true;
   std::int64_t eval_every = 1;  // evaluate (and record) every N epochs; epoch 0 and the last always
+  std::optional<EarlyStopping> early_stopping;
 };
 
 struct ProbeOptions {
-  std::int64_t every = 1;    // probe each `every` epochs (and always epoch 0 and the last)
-  std::int64_t batch = 256;  // probe batch = the first `batch` training examples
+  std::int64_t every = 1;        // probe each `every` epochs (and always epoch 0 and the last)
+  std::int64_t batch = 256;      // probe batch = the first `batch` training examples
+  std::int64_t every_steps = 0;  // > 0: also probe after every N-th training step
 };
 
 struct RunSpec {
@@ -57,6 +75,7 @@ struct RunSpec {
   double clip_norm = 0.0;   // 0 = off: rescale the whole gradient to at most this L2 norm
   double clip_value = 0.0;  // 0 = off: clamp each gradient entry to [-v, v]
   std::optional<ComponentChoice> pretrain;
+  std::optional<ScheduleSpec> schedule;  // none: a constant learning rate
   TrainingOptions training;
   ProbeOptions probes;
   nlohmann::json effective;  // the spec after --set overrides, as JSON
