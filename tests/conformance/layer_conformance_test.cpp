@@ -17,6 +17,9 @@
 //      the same parameter gradients when grad_in is null (first layer);
 //  (e) a forward with update_statistics = false changes no buffer, in either
 //      mode.
+// Stochastic layers (dropout) run in train mode with a stream reseeded before
+// every call (LayerRig::stochastic_seed), so every forward draws the same mask
+// and all of the above applies to them unchanged.
 // Then batch_norm-specific checks: hand-computed values on a tiny batch,
 // eval mode using the running statistics, and the unbiased running variance.
 #include <gtest/gtest.h>
@@ -40,6 +43,7 @@ struct LayerExample {
   Shape input;              // per-example input shape
   Shape output;             // expected output shape
   bool avoid_kink = false;  // keep inputs away from 0 (rectifiers are not differentiable there)
+  bool stochastic = false;  // draws from ForwardContext::rng in train mode (a fixed seed per call here)
 };
 
 void PrintTo(const LayerExample& e, std::ostream* os) { *os << e.label << " " << e.yaml; }
@@ -56,6 +60,9 @@ const std::vector<LayerExample>& examples() {
       {"relu", "relu", "{type: relu}", {5, 1}, {5, 1}, true},
       {"leaky_relu", "leaky_relu", "{type: leaky_relu}", {5, 1}, {5, 1}, true},
       {"leaky_relu_slope", "leaky_relu", "{type: leaky_relu, negative_slope: 0.3}", {4, 2}, {4, 2}, true},
+      {"dropout", "dropout", "{type: dropout, p: 0.3}", {5, 1}, {5, 1}, false, true},
+      {"dropout_steps", "dropout", "{type: dropout}", {3, 3}, {3, 3}, false, true},
+      {"dropout_zero", "dropout", "{type: dropout, p: 0}", {4, 1}, {4, 1}, false, true},
       {"batch_norm", "batch_norm", "{type: batch_norm}", {4, 1}, {4, 1}},
       {"batch_norm_steps", "batch_norm", "{type: batch_norm, momentum: 0.3, eps: 0.001}", {3, 2}, {3, 2}},
       {"batch_norm_no_affine", "batch_norm", "{type: batch_norm, affine: false}", {4, 1}, {4, 1}},
@@ -171,7 +178,9 @@ class LayerConformance : public ::testing::TestWithParam<LayerExample> {
       GTEST_SKIP() << "layer '" << GetParam().layer << "' is not built";
   }
   LayerRig rig(std::uint64_t seed = kSeed) const {
-    return LayerRig(build_layer(bundled_registry(), GetParam().yaml), GetParam().input, kBatch, seed);
+    LayerRig r(build_layer(bundled_registry(), GetParam().yaml), GetParam().input, kBatch, seed);
+    if (GetParam().stochastic) r.stochastic_seed = seed + 1000;
+    return r;
   }
   Matrix input(Rng& rng) const {
     const auto& ex = GetParam();

@@ -20,6 +20,7 @@
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -86,6 +87,13 @@ struct LayerRig {
   // Each example's valid steps for sequence input (ForwardContext::lengths),
   // or empty: every step valid. Its size must be the batch of each call.
   std::vector<std::int32_t> lengths;
+  // For stochastic layers (dropout): when set, every train-mode call gets a
+  // ForwardContext::rng freshly seeded with this value, so each forward draws
+  // the same random numbers and the layer is one fixed function of its input
+  // (what finite differences and the same-seed checks need). Unset, the rng
+  // stays null, as in eval mode.
+  std::optional<std::uint64_t> stochastic_seed;
+  Rng stream;  // the stream the current call's context points at
 
   LayerRig(ChildLayer built, Shape input, Index batch, std::uint64_t seed)
       : layer(std::move(built.layer)), in(input), max_batch(batch) {
@@ -118,12 +126,21 @@ struct LayerRig {
     return ctx;
   }
   Index batch_of(const Matrix& x) const { return x.cols() / in.steps; }
+  // context_for plus, in train mode with stochastic_seed set, a fresh stream.
+  ForwardContext call_context(Mode mode, bool update, Index batch) {
+    ForwardContext ctx = context_for(mode, update, batch);
+    if (stochastic_seed && mode == Mode::train) {
+      stream.seed(*stochastic_seed);
+      ctx.rng = &stream;
+    }
+    return ctx;
+  }
 
   // Output of one forward; `out` starts as NaN so a layer that reads it shows.
   Matrix forward(const Matrix& x, Mode mode, bool update = false) {
     Matrix y = Matrix::Constant(out.features, out.steps * batch_of(x), std::numeric_limits<Scalar>::quiet_NaN());
     MatrixMap ym(y.data(), y.rows(), y.cols());
-    layer->forward(ConstMatrixMap(x.data(), x.rows(), x.cols()), ym, context_for(mode, update, batch_of(x)));
+    layer->forward(ConstMatrixMap(x.data(), x.rows(), x.cols()), ym, call_context(mode, update, batch_of(x)));
     return y;
   }
   // backward after forward(x) gave y; returns the input gradient (NaN-filled
@@ -135,7 +152,7 @@ struct LayerRig {
                   LagProbe* probe = nullptr) {
     Matrix gin = Matrix::Constant(x.rows(), x.cols(), std::numeric_limits<Scalar>::quiet_NaN());
     MatrixMap gm(gin.data(), gin.rows(), gin.cols());
-    ForwardContext ctx = context_for(mode, false, batch_of(x));
+    ForwardContext ctx = call_context(mode, false, batch_of(x));
     ctx.lag_probe = probe;
     layer->backward(ConstMatrixMap(x.data(), x.rows(), x.cols()), ConstMatrixMap(y.data(), y.rows(), y.cols()),
                     ConstMatrixMap(grad_out.data(), grad_out.rows(), grad_out.cols()), input_gradient ? &gm : nullptr,
