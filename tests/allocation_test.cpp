@@ -335,6 +335,7 @@ AllocationCounts count_training_steps(const Case& c, int steps = 0) {
   auto optimizer = registry.make_optimizer(spec.optimizer.name, spec.optimizer.params);
   network->reserve(c.batch);
   network->initialize(*init, rng);
+  network->set_stochastic_stream(Rng(2));  // as train_run does: dropout draws its masks in the window
   optimizer->reset(network->param_count());
   std::vector<std::int64_t> order(static_cast<std::size_t>(c.examples));
   std::iota(order.begin(), order.end(), 0);
@@ -452,6 +453,13 @@ std::vector<Case> cases() {
     c.inputs = 6;
     c.steps = 12;
     c.needs = {"rnn", "lstm"};
+    out.push_back(c);
+  }
+  {
+    Case c{"dropout_sequence", "[{type: dropout, p: 0.2}, {type: rnn, units: 16}, {type: dense, units: 10}]"};
+    c.inputs = 6;
+    c.steps = 12;
+    c.needs = {"rnn", "dropout"};
     out.push_back(c);
   }
   // The fully recurrent net of the weight-guessing experiments, both update orders.
