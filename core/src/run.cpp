@@ -570,6 +570,12 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
 RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
   const std::uint64_t budget = options.max_memory ? options.max_memory : default_memory_budget();
   auto data = options.dataset ? options.dataset : load_dataset(spec, registry, budget, options.seed);
+  // Only a data set with a success criterion records success rates: a stopper
+  // watching one that never comes would see NaN only and stop blindly.
+  if (const auto& stopping = spec.training.early_stopping;
+      stopping && stopping->metric == "test_success_rate" && !data->success)
+    throw InputError(spec.source, "training.early_stopping.metric 'test_success_rate': data set '" + spec.data.name +
+                                      "' has no success criterion, so no success rate to watch");
   // A shared data set is already in memory; the model gets what is left.
   auto network = build_network(spec, registry, *data, budget);
 
