@@ -22,6 +22,9 @@ from ._gradlab import (
 )
 from . import _gradlab
 
+# Shown as gradlab.InputError in tracebacks, where users catch them.
+InputError.__module__ = OutputError.__module__ = __name__
+
 __all__ = [
     "InputError",
     "OutputError",
