@@ -112,4 +112,22 @@ TEST(AdamW, DefaultsAreTorchs) {
   EXPECT_DOUBLE_EQ(p.real("weight_decay"), 1e-2);
 }
 
+// Bad hyper-parameters are bad input: one line naming the place, exit code 2.
+TEST(AdamW, BadParametersAreOneLineWithThePlace) {
+  test::TempDir dir;
+  test::write_text(dir / "spec.yaml",
+                   "data: {name: digits}\nmodel: {layers: [{type: dense, units: 10}]}\n"
+                   "optimizer: {name: adamw, beta1: 1}\ntraining: {epochs: 1}\n");
+  auto r = test::run_cli({"train", (dir / "spec.yaml").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  ASSERT_EQ(test::lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("spec.yaml:3:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("beta1"), std::string::npos) << r.err;
+  r = test::run_cli(
+      {"train", (dir / "spec.yaml").string(), "--set", "optimizer.beta1=0.9", "--set", "optimizer.weight_decay=-0.1"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  ASSERT_EQ(test::lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("--set optimizer.weight_decay=-0.1"), std::string::npos) << r.err;
+}
+
 }  // namespace

@@ -143,4 +143,22 @@ TEST(Lars, DefaultsAreThePapers) {
   EXPECT_DOUBLE_EQ(p.real("eta"), 0.001);
 }
 
+// Bad hyper-parameters are bad input: one line naming the place, exit code 2.
+TEST(Lars, BadParametersAreOneLineWithThePlace) {
+  test::TempDir dir;
+  test::write_text(dir / "spec.yaml",
+                   "data: {name: digits}\nmodel: {layers: [{type: dense, units: 10}]}\n"
+                   "optimizer:\n  name: lars\n  eta: 0\ntraining: {epochs: 1}\n");
+  auto r = test::run_cli({"train", (dir / "spec.yaml").string()});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  ASSERT_EQ(test::lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("spec.yaml:5:8"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'eta'"), std::string::npos) << r.err;
+  r = test::run_cli(
+      {"train", (dir / "spec.yaml").string(), "--set", "optimizer.eta=0.001", "--set", "optimizer.momentum=1.5"});
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  ASSERT_EQ(test::lines_of(r.err).size(), 1u) << r.err;
+  EXPECT_NE(r.err.find("--set optimizer.momentum=1.5"), std::string::npos) << r.err;
+}
+
 }  // namespace
