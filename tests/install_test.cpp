@@ -159,7 +159,7 @@ TEST_F(Install, OutOfTreePluginBuildsAgainstTheInstalledSdkAndTrains) {
   {
     const std::string ctest = cache_value("CMAKE_CTEST_COMMAND");
     ASSERT_FALSE(ctest.empty());
-    auto r = run_clean("cd " + quote(build.string()) + " && " + quote(ctest) + " -V");
+    auto r = run_clean(quote(ctest) + " --test-dir " + quote(build.string()) + " -V");
     EXPECT_EQ(r.exit_code, 0) << describe(r);
     EXPECT_NE(r.out.find("100% tests passed, 0 tests failed out of 1"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("[       OK ] OptimizerConformance.sign_sgd_DescendsAQuadratic"), std::string::npos) << r.out;

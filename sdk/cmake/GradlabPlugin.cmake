@@ -19,7 +19,7 @@
 # The runner's source, installed next to this file.
 set(_GRADLAB_CONFORMANCE_MAIN "${CMAKE_CURRENT_LIST_DIR}/conformance_main.cpp")
 
-function(gradlab_add_plugin name)
+function(_gradlab_add_plugin name)
   cmake_parse_arguments(ARG "NO_INSTALL;CONFORMANCE" "OUTPUT_DIRECTORY" "SOURCES;CONFORMANCE_ARGS" ${ARGN})
   if(NOT ARG_SOURCES)
     message(FATAL_ERROR "gradlab_add_plugin(${name}): SOURCES is required")
@@ -58,7 +58,17 @@ function(gradlab_add_plugin name)
       target_include_directories(gradlab_conformance PRIVATE "${gradlab_INCLUDE_DIR}/gradlab/testing")
       target_link_libraries(gradlab_conformance PRIVATE gradlab::core GTest::gtest Threads::Threads)
     endif()
-    enable_testing()
     add_test(NAME ${name}_conformance COMMAND gradlab_conformance $<TARGET_FILE:${target}> ${ARG_CONFORMANCE_ARGS})
   endif()
 endfunction()
+
+# A macro around the function: enable_testing() only takes effect in the
+# caller's directory scope, not inside a function (CMake 3.25).
+macro(gradlab_add_plugin)
+  _gradlab_add_plugin(${ARGN})
+  set(_gradlab_add_plugin_args ${ARGN})
+  if("CONFORMANCE" IN_LIST _gradlab_add_plugin_args)
+    enable_testing()
+  endif()
+  unset(_gradlab_add_plugin_args)
+endmacro()
