@@ -13,8 +13,8 @@ using namespace gradlab;
 namespace {
 
 test::CommandResult run_conformance(const std::string& args) {
-  return test::run_shell("env -u GRADLAB_PLUGIN_PATH '" + std::string(GRADLAB_CONFORMANCE_RUNNER) + "' " + args +
-                         " </dev/null");
+  const auto runner = test::binary_dir() / "bin" / "gradlab_conformance";
+  return test::run_shell("env -u GRADLAB_PLUGIN_PATH '" + runner.string() + "' " + args + " </dev/null");
 }
 
 std::string bundled(const std::string& plugin) {
