@@ -10,7 +10,9 @@
 // --avoid-kink keeps the inputs away from 0 (for rectifiers). Initializers and
 // optimizers are checked with their defaults, or with the parameters
 // --params NAME={...} gives. The bundled plugins load too, for the
-// initializers layers use. Exit code 0 when every check passes, 1 otherwise.
+// initializers layers use. Initializers fill the matrices of a hidden layer
+// (InitSite: layer 0 of 3, weight layer 0 of 2). Exit code 0 when every check
+// passes, 1 otherwise.
 // gradlab_add_plugin(NAME ... CONFORMANCE [CONFORMANCE_ARGS ...]) builds this
 // program and adds a ctest test that runs it on the plugin.
 #include <gtest/gtest.h>
@@ -155,10 +157,15 @@ int main(int argc, char** argv) {
       ++checked;
     } else if (e->kind == ComponentKind::initializer) {
       const std::string p = params_of(name);
+      // The first hidden layer of a net with two weight layers: not the output
+      // layer, which a depth-aware scheme (Fixup) may set to zero.
+      InitSite site;
+      site.layers = 3;
+      site.weight_layers = 2;
       add("InitializerConformance", identifier(name) + "_SameSeedSameWeights",
-          [name, p] { check_initializer_determinism(name, p); });
+          [name, p, site] { check_initializer_determinism(name, p, site); });
       add("InitializerConformance", identifier(name) + "_EveryEntryIsWritten",
-          [name, p] { check_initializer_writes_every_entry(name, p); });
+          [name, p, site] { check_initializer_writes_every_entry(name, p, site); });
       ++checked;
     } else if (e->kind == ComponentKind::optimizer) {
       const std::string p = params_of(name);

@@ -48,6 +48,7 @@ struct Expectation {
 struct InitCase {
   std::string params;
   Expectation expect;
+  InitSite site = {};  // where the matrix sits (depth-aware schemes: fixup)
 };
 
 Expectation iid(double mean, double std, Index rows = 400, Index cols = 300) {
@@ -101,6 +102,15 @@ const std::map<std::string, std::vector<InitCase>>& init_cases() {
         {"{gain: 2}", orthogonal(2.0, 300, 400)},
         {"{gain: 0.5}", orthogonal(0.5, 64, 64)},
         {"{gain: 1.5}", orthogonal(1.5, 1, 50)}}},
+      // Zhang, Dauphin & Ma 2019: He normal outside residual branches, times
+      // L^(-1/(2m-2)) inside one (L blocks, m weight layers per branch). The
+      // zeroed layers (output, a branch's last) are checked in fixup_test.cpp.
+      {"fixup",
+       {{"{}", iid(0, std::sqrt(2.0 / 300)), InitSite{.layers = 3, .weight_layers = 2}},
+        {"{}", iid(0, std::sqrt(2.0 / 300) * 0.5),  // 16^(-1/4)
+         InitSite{.layers = 20, .weight_layers = 40, .blocks = 16, .block = 3, .branch_layer = 1, .branch_layers = 3}},
+        {"{}", iid(0, std::sqrt(2.0 / 50) / 3, 1000, 50),  // 9^(-1/2)
+         InitSite{.layers = 12, .weight_layers = 20, .blocks = 9, .block = 0, .branch_layer = 0, .branch_layers = 2}}}},
   };
   return cases;
 }
@@ -124,7 +134,7 @@ TEST(InitializerConformance, SameSeedSameWeightsDifferentSeedDifferentWeights) {
   for (const auto& name : registered()) {
     auto it = init_cases().find(name);
     if (it == init_cases().end()) continue;
-    for (const auto& c : it->second) test::check_initializer_determinism(name, c.params);
+    for (const auto& c : it->second) test::check_initializer_determinism(name, c.params, c.site);
   }
 }
 
@@ -132,7 +142,7 @@ TEST(InitializerConformance, EveryEntryIsWritten) {
   for (const auto& name : registered()) {
     auto it = init_cases().find(name);
     if (it == init_cases().end()) continue;
-    test::check_initializer_writes_every_entry(name, it->second.front().params);
+    test::check_initializer_writes_every_entry(name, it->second.front().params, it->second.front().site);
   }
 }
 
@@ -145,7 +155,7 @@ TEST(InitializerConformance, LargeMatrixStatisticsMatchTheFormula) {
       const std::string what =
           name + " " + c.params + " [" + std::to_string(e.rows) + "x" + std::to_string(e.cols) + "]";
       auto init = make(name, c.params);
-      const RowMatrix w = filled(*init, e.rows, e.cols, 2024);
+      const RowMatrix w = filled(*init, e.rows, e.cols, 2024, c.site);
       ASSERT_TRUE(w.allFinite()) << what;
       const Eigen::MatrixXd wd = w.cast<double>();
       if (e.mean && e.std) {
