@@ -381,10 +381,17 @@ int train_command(const std::vector<std::string>& args) {
     return std::string(text);
   };
   const std::string solved = last.success_rate ? "  success_rate " + number(*last.success_rate) : std::string();
+  // An MSE may be far below 1: four significant digits, not four decimals.
+  auto mse = [](double v) {
+    if (std::isnan(v)) return std::string("nan");
+    char text[32];
+    std::snprintf(text, sizeof text, "%.4g", v);
+    return std::string(text);
+  };
   if (regression)
     std::printf("status %s  epochs %lld  train_mse %s  test_mse %s%s%s  %.2fs\n", to_string(s.status),
-                (long long)s.epochs_run, number(last.train_loss).c_str(), number(last.test_loss).c_str(),
-                solved.c_str(), s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
+                (long long)s.epochs_run, mse(last.train_loss).c_str(), mse(last.test_loss).c_str(), solved.c_str(),
+                s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
   else
     std::printf("status %s  epochs %lld  train_loss %s  train_acc %s  test_acc %s%s%s  %.2fs\n", to_string(s.status),
                 (long long)s.epochs_run, number(last.train_loss).c_str(), number(last.train_accuracy).c_str(),
