@@ -224,6 +224,48 @@ TEST(CliErrors, CsvRaggedRowNamesRow) {
   expect_bad_input(dir, "spec.yaml", {}, {"rows.csv:3", "columns"});
 }
 
+// csv target_columns (regression): each bad list is one line naming the data
+// spec's place and the file.
+TEST(CliErrors, CsvTargetColumnsThatAreNotColumnsOfTheFile) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"'3'", "there is no column 3"},        // rows have columns 0..2
+      {"'-4'", "there is no column -4"},      // -1 is the last
+      {"'0,0'", "column 0 is named twice"},   // the same column twice
+      {"'-1,2'", "column 2 is named twice"},  // ... also when one counts from the end
+      {"'0,,1'", "entry 2 is empty"},         // an empty entry
+      {"'1,'", "entry 2 is empty"},           // a trailing comma
+      {"'y'", "'y' is not a column number"},  // not a number
+      {"'1.5'", "'1.5' is not a column number"},
+      {"'0,1,2'", "no column is left for the features"}};
+  for (const auto& [columns, problem] : cases) {
+    TempDir dir;
+    write_text(dir / "rows.csv", "0.1,0.2,0.5\n0.3,0.4,0.7\n0.5,0.6,0.9\n");
+    write_text(dir / "spec.yaml", std::string("data: {name: csv, path: rows.csv, target_columns: ") + columns +
+                                      "}\nmodel: {layers: [{type: dense, units: 1}]}\n");
+    SCOPED_TRACE(columns);
+    expect_bad_input(dir, "spec.yaml", {}, {"spec.yaml:1:7: data set 'csv': target_columns", "rows.csv", problem});
+  }
+}
+
+TEST(CliErrors, CsvTargetColumnsFromTheCommandLine) {
+  TempDir dir;
+  write_text(dir / "rows.csv", "0.1,0.2,0.5\n0.3,0.4,0.7\n0.5,0.6,0.9\n");
+  write_text(dir / "spec.yaml", "data: {name: csv, path: rows.csv}\nmodel: {layers: [{type: dense, units: 1}]}\n");
+  expect_bad_input(dir, "spec.yaml", {"--set", "data.target_columns=7"}, {"rows.csv", "there is no column 7"});
+}
+
+// A regression run has no accuracy to watch: refused before training, at the data spec's place.
+TEST(CliErrors, EarlyStoppingOnAccuracyOfARegressionRun) {
+  TempDir dir;
+  write_text(dir / "rows.csv", "0.1,0.2,0.5\n0.3,0.4,0.7\n0.5,0.6,0.9\n");
+  write_text(dir / "spec.yaml",
+             "data: {name: csv, path: rows.csv, target_columns: '-1'}\n"
+             "model: {layers: [{type: dense, units: 1}]}\n"
+             "training:\n"
+             "  early_stopping: {metric: test_accuracy}\n");
+  expect_bad_input(dir, "spec.yaml", {}, {"spec.yaml:1:7", "'test_accuracy'", "regression", "test_loss"});
+}
+
 namespace {
 
 std::string be32(std::uint32_t v) {

@@ -68,10 +68,13 @@ Table build_table(const study::StudyRecords& records, TableKind kind) {
     }
     for (const auto& e : run.epochs) {
       if (!layers) {
-        const std::pair<const char*, double> metrics[] = {{"train_loss", e.train_loss},
-                                                          {"train_accuracy", e.train_accuracy},
-                                                          {"test_loss", e.test_loss},
-                                                          {"test_accuracy", e.test_accuracy}};
+        // Regression runs name their metric, the mean squared error (= the loss), instead of an accuracy.
+        const bool regression = run.task == Task::regression;
+        const std::pair<const char*, double> metrics[] = {
+            {"train_loss", e.train_loss},
+            {regression ? "train_mse" : "train_accuracy", regression ? e.train_loss : e.train_accuracy},
+            {"test_loss", e.test_loss},
+            {regression ? "test_mse" : "test_accuracy", regression ? e.test_loss : e.test_accuracy}};
         for (const auto& [name, v] : metrics) {
           auto row = head;
           row.insert(row.end(), {e.epoch, name, number(v)});

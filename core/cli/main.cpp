@@ -411,11 +411,19 @@ int train_command(const std::vector<std::string>& args) {
 
   if (vm.count("load-weights")) run_options.load_weights = vm["load-weights"].as<std::string>();
   const std::int64_t epochs = spec.training.epochs;
+  // Loaded here (as train_run would) so the epoch lines can name the task's metric.
+  run_options.dataset =
+      load_dataset(spec, *registry, run_options.max_memory ? run_options.max_memory : default_memory_budget());
+  const bool regression = run_options.dataset->task == Task::regression;
   if (!quiet)
     run_options.on_epoch = [&](const EpochRecord& r) {
       char line[256];
-      std::snprintf(line, sizeof line, "epoch %3lld/%lld  loss %.4f  train %5.1f%%  test %5.1f%%", (long long)r.epoch,
-                    (long long)epochs, r.train_loss, 100 * r.train_accuracy, 100 * r.test_accuracy);
+      if (regression)
+        std::snprintf(line, sizeof line, "epoch %3lld/%lld  train_mse %.4g  test_mse %.4g", (long long)r.epoch,
+                      (long long)epochs, r.train_loss, r.test_loss);
+      else
+        std::snprintf(line, sizeof line, "epoch %3lld/%lld  loss %.4f  train %5.1f%%  test %5.1f%%", (long long)r.epoch,
+                      (long long)epochs, r.train_loss, 100 * r.train_accuracy, 100 * r.test_accuracy);
       std::cerr << line;
       if (r.success_rate) {
         std::snprintf(line, sizeof line, "  solved %5.1f%%", 100 * *r.success_rate);
@@ -465,10 +473,22 @@ int train_command(const std::vector<std::string>& args) {
     return std::string(text);
   };
   const std::string solved = last.success_rate ? "  success_rate " + number(*last.success_rate) : std::string();
-  std::printf("status %s  epochs %lld  train_loss %s  train_acc %s  test_acc %s%s%s  %.2fs\n", to_string(s.status),
-              (long long)s.epochs_run, number(last.train_loss).c_str(), number(last.train_accuracy).c_str(),
-              number(last.test_accuracy).c_str(), solved.c_str(),
-              s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
+  // An MSE may be far below 1: four significant digits, not four decimals.
+  auto mse = [](double v) {
+    if (std::isnan(v)) return std::string("nan");
+    char text[32];
+    std::snprintf(text, sizeof text, "%.4g", v);
+    return std::string(text);
+  };
+  if (regression)
+    std::printf("status %s  epochs %lld  train_mse %s  test_mse %s%s%s  %.2fs\n", to_string(s.status),
+                (long long)s.epochs_run, mse(last.train_loss).c_str(), mse(last.test_loss).c_str(), solved.c_str(),
+                s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
+  else
+    std::printf("status %s  epochs %lld  train_loss %s  train_acc %s  test_acc %s%s%s  %.2fs\n", to_string(s.status),
+                (long long)s.epochs_run, number(last.train_loss).c_str(), number(last.train_accuracy).c_str(),
+                number(last.test_accuracy).c_str(), solved.c_str(),
+                s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
   if (s.status == RunStatus::diverged)
     std::printf("diverged in epoch %lld: %s\n", (long long)s.diverged_epoch.value_or(0), s.message.c_str());
   std::fflush(stdout);

@@ -388,7 +388,8 @@ int stats_command(const std::vector<std::string>& args) {
   if (p.vm.count("help")) {
     std::cout << options
               << "\nPer variant and grid cell, over the ok runs (diverged and failed runs are counted, not "
-                 "averaged):\nfinal test_accuracy (success_rate when the task has its own criterion) mean, sd and 95% "
+                 "averaged):\nfinal test_accuracy (test_mse for regression; success_rate when the task has its own "
+                 "criterion) mean, sd and 95% "
                  "CI (Student t); its difference from the baseline "
                  "variant\nat the same cell with Welch's t-test (two-sided p) and Holm's adjustment over all the "
                  "comparisons;\nthe mean ratio of the first to the last layer's gradient norm at the first probed "
@@ -402,8 +403,11 @@ int stats_command(const std::vector<std::string>& args) {
     return exit_ok;
   }
   std::cout << "study " << terminal_line(stats.name) << ", baseline " << terminal_line(stats.baseline) << "; final "
-            << stats.metric << " over the ok runs; p: Welch's t-test vs the baseline, p_holm: Holm-adjusted\n";
-  const std::string short_name = stats.metric == "success_rate" ? "success" : "test_acc";
+            << stats.metric << (stats.metric == "test_mse" ? " (mean squared error, lower is better)" : "")
+            << " over the ok runs; p: Welch's t-test vs the baseline, p_holm: Holm-adjusted\n";
+  const std::string short_name = stats.metric == "success_rate" ? "success"
+                                 : stats.metric == "test_mse"   ? "test_mse"
+                                                                : "test_acc";
   std::vector<std::vector<std::string>> rows{{"variant", "cell", "ok/div/fail", short_name + " mean", "sd", "95% CI",
                                               "delta", "p", "p_holm", "grad first/last (ep0)"}};
   for (const auto& c : stats.cells) {

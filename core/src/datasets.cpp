@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/io.hpp"
 #include "gradlab/core/registry.hpp"
+#include "gradlab/core/target_columns.hpp"
 
 namespace gradlab {
 
@@ -177,6 +179,37 @@ std::vector<std::vector<double>> read_numeric_csv(const fs::path& path, bool hea
   return rows;
 }
 
+std::vector<std::size_t> parse_target_columns(const std::string& text, std::int64_t width, const std::string& file) {
+  auto fail = [&](const std::string& why) {
+    throw std::invalid_argument("target_columns " + quote_text(text) + ": " + why + " (" + file + " has " +
+                                std::to_string(width) + " columns)");
+  };
+  std::vector<std::size_t> columns;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = text.find(',', start);
+    std::string entry = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const auto first = entry.find_first_not_of(" \t");
+    const auto last = entry.find_last_not_of(" \t");
+    entry = first == std::string::npos ? "" : entry.substr(first, last - first + 1);
+    if (entry.empty()) fail("entry " + std::to_string(columns.size() + 1) + " is empty");
+    char* end = nullptr;
+    errno = 0;
+    const long long given = std::strtoll(entry.c_str(), &end, 10);
+    if (end != entry.c_str() + entry.size() || errno == ERANGE)
+      fail(quote_text(entry) + " is not a column number (0, 1, ..., or -1 for the last)");
+    const long long column = given < 0 ? given + width : given;
+    if (column < 0 || column >= width) fail("there is no column " + entry);
+    for (auto c : columns)
+      if (c == static_cast<std::size_t>(column)) fail("column " + std::to_string(column) + " is named twice");
+    columns.push_back(static_cast<std::size_t>(column));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (static_cast<std::int64_t>(columns.size()) >= width) fail("no column is left for the features");
+  return columns;
+}
+
 namespace {
 
 fs::path resolve(const std::string& path, const DataContext& context) {
@@ -210,6 +243,29 @@ void fill_split(Split& split, const std::vector<std::vector<double>>& rows, std:
                        "label " + std::to_string(label) + " is not a class number (0, 1, 2, ...)");
     split.labels[r - begin] = static_cast<std::int32_t>(label);
     classes = std::max<Index>(classes, static_cast<Index>(label) + 1);
+  }
+}
+
+// Regression rows -> a split: the `targets` columns (in the order given) are
+// the example's target vector, every other column a feature; with steps > 1
+// the features are `steps` blocks, step 0 first, as fill_split reads them.
+// Targets are not scaled: the loss is measured in the file's units.
+void fill_regression_split(Split& split, const std::vector<std::vector<double>>& rows,
+                           const std::vector<std::size_t>& targets, double scale, Index steps) {
+  const std::size_t width = rows.front().size();
+  std::vector<bool> is_target(width, false);
+  for (auto t : targets) is_target[t] = true;
+  const Index values = static_cast<Index>(width - targets.size());
+  split.examples = static_cast<Index>(rows.size());
+  split.inputs.resize(values / steps, split.examples * steps);
+  split.targets.resize(static_cast<Index>(targets.size()), split.examples);
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    const auto& row = rows[r];
+    Scalar* out = split.inputs.data() + static_cast<Index>(r) * values;
+    for (std::size_t c = 0; c < width; ++c)
+      if (!is_target[c]) *out++ = static_cast<Scalar>(row[c] / scale);
+    for (std::size_t k = 0; k < targets.size(); ++k)
+      split.targets(static_cast<Index>(k), static_cast<Index>(r)) = static_cast<Scalar>(row[targets[k]]);
   }
 }
 
@@ -288,10 +344,53 @@ std::shared_ptr<const Dataset> load_idx_set(const std::string& name, const Param
   return data;
 }
 
+// A csv data set with `target_columns`: regression on those columns. Rows are
+// split into train and test as for classification (test_path or test_fraction).
+std::shared_ptr<const Dataset> load_csv_regression(const Params& params, const DataContext& context,
+                                                   const fs::path& path, std::vector<std::vector<double>> rows) {
+  const bool header = params.boolean("header");
+  const auto width = static_cast<std::int64_t>(rows.front().size());
+  const std::vector<std::size_t> targets = parse_target_columns(params.string("target_columns"), width, path.string());
+  const auto features = width - static_cast<std::int64_t>(targets.size());
+  const Index steps = static_cast<Index>(params.integer("steps"));
+  if (features % steps != 0)
+    throw InputError(path.string(), "rows have " + std::to_string(features) + " values besides the targets, not a " +
+                                        "multiple of steps = " + std::to_string(steps));
+  auto data = std::make_shared<Dataset>();
+  data->name = "csv";
+  data->task = Task::regression;
+  data->input = {features / steps, steps};
+  data->outputs = static_cast<Index>(targets.size());
+  const double scale = params.real("scale");
+  std::vector<std::vector<double>> test_rows;
+  if (!params.string("test_path").empty()) {
+    auto test_path = resolve(params.string("test_path"), context);
+    test_rows = read_numeric_csv(test_path, header, context.max_bytes);
+    if (static_cast<std::int64_t>(test_rows.front().size()) != width)
+      throw InputError(test_path.string(), "has " + std::to_string(test_rows.front().size()) +
+                                               " columns, the training file " + std::to_string(width));
+  } else {
+    auto test_count = static_cast<std::size_t>(std::floor(params.real("test_fraction") * double(rows.size())));
+    if (test_count >= rows.size()) throw InputError(path.string(), "test_fraction leaves no training rows");
+    test_rows.assign(std::make_move_iterator(rows.end() - static_cast<std::ptrdiff_t>(test_count)),
+                     std::make_move_iterator(rows.end()));
+    rows.resize(rows.size() - test_count);
+  }
+  fill_regression_split(data->train, rows, targets, scale, steps);
+  if (test_rows.empty()) {
+    data->test.inputs.resize(data->input.features, 0);
+    data->test.targets.resize(data->outputs, 0);
+  } else {
+    fill_regression_split(data->test, test_rows, targets, scale, steps);
+  }
+  return data;
+}
+
 std::shared_ptr<const Dataset> load_csv(const Params& params, const DataContext& context) {
   auto path = resolve(params.string("path"), context);
   bool header = params.boolean("header");
   auto rows = read_numeric_csv(path, header, context.max_bytes);
+  if (!params.string("target_columns").empty()) return load_csv_regression(params, context, path, std::move(rows));
   if (rows.front().size() < 2) throw InputError(path.string(), "a labelled CSV needs at least one feature and a label");
   auto width = static_cast<std::int64_t>(rows.front().size());
   auto label = params.integer("label_column");
@@ -418,14 +517,19 @@ void register_builtin_datasets(Registry& registry) {
         [name](const Params& p, const DataContext& c) { return load_idx_set(name, p, c); });
   }
   add({"csv",
-       "A labelled numeric CSV (optionally gzipped): one example per row, integer class labels in one column",
+       "A numeric CSV (optionally gzipped): one example per row, an integer class label in one column, or "
+       "regression targets in target_columns",
        {ParamSpec::string("path").describe("the CSV file (training rows, or all rows when test_path is empty)"),
         ParamSpec::string("test_path", "").describe("a separate CSV of test rows; empty = split off the last rows"),
         ParamSpec::real("test_fraction", 0.2)
             .at_least(0)
             .at_most(0.99)
             .describe("fraction of rows (the last ones) held out for test when there is no test_path"),
-        ParamSpec::integer("label_column", -1).describe("column of the class label; negative counts from the end"),
+        ParamSpec::integer("label_column", -1)
+            .describe("column of the class label; negative counts from the end; ignored with target_columns"),
+        ParamSpec::string("target_columns", "")
+            .describe("regression: comma-separated column numbers of the targets, e.g. \"-2,-1\" (negative counts "
+                      "from the end); every other column is a feature; empty = classification on label_column"),
         ParamSpec::boolean("header", false).describe("skip the first line"),
         ParamSpec::integer("steps", 1)
             .at_least(1)

@@ -33,6 +33,10 @@ const char* to_string(RunStatus status) {
   return "?";
 }
 
+const char* to_string(Task task) { return task == Task::regression ? "regression" : "classification"; }
+
+const char* metric_name(Task task) { return task == Task::regression ? "mse" : "accuracy"; }
+
 namespace {
 
 // Checks a Params built in code (by a pretraining strategy) against a schema
@@ -185,6 +189,23 @@ double metric_value(const EpochRecord& record, const std::string& metric) {
   throw std::logic_error("unknown early-stopping metric " + metric);
 }
 
+// A regression run has no accuracy: watching one is refused as bad input
+// (at the data spec, which makes the run a regression) rather than stopping
+// on a constant 0.
+void check_early_stopping_metric(const RunSpec& spec, const Dataset& data) {
+  const auto& stopping = spec.training.early_stopping;
+  // Only a data set with a success criterion records success rates: a stopper
+  // watching one that never comes would see NaN only and stop blindly.
+  if (stopping && stopping->metric == "test_success_rate" && !data.success)
+    throw InputError(spec.source, "training.early_stopping.metric 'test_success_rate': data set '" + spec.data.name +
+                                      "' has no success criterion, so no success rate to watch");
+  if (data.task == Task::regression && stopping && stopping->metric.find("accuracy") != std::string::npos)
+    throw InputError(spec.data.where, "data set '" + spec.data.name +
+                                          "' is a regression, so training.early_stopping.metric '" + stopping->metric +
+                                          "' has no value; watch test_loss or train_loss "
+                                          "(its mean squared error)");
+}
+
 // A schedule and what its `then:` names, innermost first.
 std::shared_ptr<const Schedule> make_schedule(const Registry& registry, const ScheduleSpec& spec) {
   std::shared_ptr<const Schedule> then;
@@ -287,6 +308,12 @@ nlohmann::json to_json(const RunSummary& s) {
   auto number = [](double v) -> json { return std::isfinite(v) ? json(v) : json(nullptr); };
   json out;
   out["status"] = to_string(s.status);
+  // Classification summaries stay as they were before regression was named.
+  const bool regression = s.task == Task::regression;
+  if (regression) {
+    out["task"] = to_string(s.task);
+    out["metric"] = metric_name(s.task);
+  }
   out["seed"] = s.seed;
   out["plugins"] = json::array();
   for (const auto& p : s.plugins)
@@ -294,12 +321,18 @@ nlohmann::json to_json(const RunSummary& s) {
         {{"kind", p.kind}, {"name", p.name}, {"version", p.version}, {"plugin", p.plugin}, {"params", p.params}});
   out["epochs"] = json::array();
   for (const auto& e : s.epochs) {
-    json row{{"epoch", e.epoch},
-             {"train_loss", number(e.train_loss)},
-             {"train_accuracy", number(e.train_accuracy)},
-             {"test_loss", number(e.test_loss)},
-             {"test_accuracy", number(e.test_accuracy)},
-             {"seconds", e.seconds}};
+    json row = regression ? json{{"epoch", e.epoch},
+                                 {"train_loss", number(e.train_loss)},
+                                 {"train_mse", number(e.train_loss)},
+                                 {"test_loss", number(e.test_loss)},
+                                 {"test_mse", number(e.test_loss)},
+                                 {"seconds", e.seconds}}
+                          : json{{"epoch", e.epoch},
+                                 {"train_loss", number(e.train_loss)},
+                                 {"train_accuracy", number(e.train_accuracy)},
+                                 {"test_loss", number(e.test_loss)},
+                                 {"test_accuracy", number(e.test_accuracy)},
+                                 {"seconds", e.seconds}};
     if (e.success_rate) row["success_rate"] = number(*e.success_rate);
     if (e.train_success_rate) row["train_success_rate"] = number(*e.train_success_rate);
     if (!e.layers.empty()) {
@@ -326,10 +359,16 @@ nlohmann::json to_json(const RunSummary& s) {
   json final_row = json::object();
   if (const EpochRecord* final_record = final_epoch(s)) {
     const auto& last = *final_record;
-    final_row = {{"train_loss", number(last.train_loss)},
-                 {"train_accuracy", number(last.train_accuracy)},
-                 {"test_loss", number(last.test_loss)},
-                 {"test_accuracy", number(last.test_accuracy)}};
+    if (regression)
+      final_row = {{"train_loss", number(last.train_loss)},
+                   {"train_mse", number(last.train_loss)},
+                   {"test_loss", number(last.test_loss)},
+                   {"test_mse", number(last.test_loss)}};
+    else
+      final_row = {{"train_loss", number(last.train_loss)},
+                   {"train_accuracy", number(last.train_accuracy)},
+                   {"test_loss", number(last.test_loss)},
+                   {"test_accuracy", number(last.test_accuracy)}};
     if (last.success_rate) final_row["success_rate"] = number(*last.success_rate);
     if (last.train_success_rate) final_row["train_success_rate"] = number(*last.train_success_rate);
   }
@@ -570,18 +609,14 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
 RunResult train_run(const RunSpec& spec, const Registry& registry, const RunOptions& options) {
   const std::uint64_t budget = options.max_memory ? options.max_memory : default_memory_budget();
   auto data = options.dataset ? options.dataset : load_dataset(spec, registry, budget, options.seed);
-  // Only a data set with a success criterion records success rates: a stopper
-  // watching one that never comes would see NaN only and stop blindly.
-  if (const auto& stopping = spec.training.early_stopping;
-      stopping && stopping->metric == "test_success_rate" && !data->success)
-    throw InputError(spec.source, "training.early_stopping.metric 'test_success_rate': data set '" + spec.data.name +
-                                      "' has no success criterion, so no success rate to watch");
+  check_early_stopping_metric(spec, *data);
   // A shared data set is already in memory; the model gets what is left.
   auto network = build_network(spec, registry, *data, budget);
 
   RunResult result;
   RunSummary& summary = result.summary;
   summary.seed = options.seed.value_or(spec.training.seed);
+  summary.task = data->task;
   summary.spec = spec.effective;
   summary.plugins.push_back(provenance(registry, ComponentKind::dataset, spec.data));
   collect_layer_provenance(registry, spec.layers, summary.plugins);

@@ -323,5 +323,14 @@ TEST(StudyWire, SummaryComesBackBitForBit) {
   EXPECT_THROW(study::decode_summary(damaged), std::runtime_error);
 }
 
+// A regression run's summary crosses the wire as one: the task names its metric.
+TEST(StudyWire, SummaryKeepsItsTask) {
+  RunSummary s;
+  s.task = Task::regression;
+  EXPECT_EQ(study::decode_summary(study::encode_summary(s)).task, Task::regression);
+  s.task = Task::classification;
+  EXPECT_EQ(study::decode_summary(study::encode_summary(s)).task, Task::classification);
+}
+
 }  // namespace
 }  // namespace gradlab

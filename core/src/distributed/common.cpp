@@ -41,6 +41,7 @@ std::vector<std::uint8_t> encode_summary(const RunSummary& s) {
   using nlohmann::json;
   json out{
       {"status", static_cast<int>(s.status)},
+      {"task", static_cast<int>(s.task)},
       {"seed", s.seed},
       {"epochs_run", s.epochs_run},
       {"message", s.message},
@@ -77,6 +78,9 @@ RunSummary decode_summary(const std::vector<std::uint8_t>& bytes) {
     const int status = in.at("status").get<int>();
     if (status < 0 || status > static_cast<int>(RunStatus::cancelled)) throw std::runtime_error("bad status");
     s.status = static_cast<RunStatus>(status);
+    const int task = in.at("task").get<int>();
+    if (task < 0 || task > static_cast<int>(Task::regression)) throw std::runtime_error("bad task");
+    s.task = static_cast<Task>(task);
     s.seed = in.at("seed").get<std::int64_t>();
     s.epochs_run = in.at("epochs_run").get<std::int64_t>();
     s.message = in.at("message").get<std::string>();

@@ -214,9 +214,13 @@ Chart grad_norm_chart(const ReportInput&, const Study& s) {
       "layer", "layer index", {{"layer_type", "nominal"}});
 }
 
-Chart learning_curves_chart(const ReportInput&, const Study& s) {
-  const std::pair<const char*, double EpochRecord::*> metrics[] = {{"test accuracy", &EpochRecord::test_accuracy},
-                                                                   {"test loss", &EpochRecord::test_loss}};
+Chart learning_curves_chart(const ReportInput& in, const Study& s) {
+  // Regression has no accuracy, and its loss is its metric (MSE): train and test MSE instead.
+  const bool regression = in.stats.task == Task::regression;
+  const std::pair<const char*, double EpochRecord::*> metrics[] = {
+      regression ? std::pair{"test MSE", &EpochRecord::test_loss}
+                 : std::pair{"test accuracy", &EpochRecord::test_accuracy},
+      regression ? std::pair{"train MSE", &EpochRecord::train_loss} : std::pair{"test loss", &EpochRecord::test_loss}};
   // (variant, cell, metric, epoch) -> values over the ok runs.
   std::map<ProfileKey, Spread> values;
   for (const auto* run : s.ok)
@@ -228,7 +232,8 @@ Chart learning_curves_chart(const ReportInput&, const Study& s) {
   json rows = keyed_rows(
       s, values, "metric", [&](int m) { return std::string(metrics[m].first); }, "epoch");
   const std::string description =
-      "Test accuracy and test loss after each evaluated epoch (epoch 0: before any update): mean over the ok runs' "
+      std::string(regression ? "Test and train mean squared error" : "Test accuracy and test loss") +
+      " after each evaluated epoch (epoch 0: before any update): mean over the ok runs' "
       "seeds, with the band from the least to the largest.";
   Chart c{"learning_curves", "Learning curves", description, {}};
   c.spec = faceted(
@@ -248,9 +253,12 @@ Chart learning_curves_chart(const ReportInput&, const Study& s) {
 }
 
 Chart final_accuracy_chart(const ReportInput& in, const Study& s) {
+  // Regression: the final test MSE (the chart keeps its name for --charts).
+  const bool regression = in.stats.task == Task::regression;
+  const std::string metric_text = regression ? "test MSE" : "test accuracy";
   json rows = json::array();
   for (const auto& c : in.stats.cells) {
-    const auto& a = c.metrics.at("test_accuracy");
+    const auto& a = c.metrics.at(regression ? "test_mse" : "test_accuracy");
     rows.push_back({{"kind", "mean"},
                     {"variant", c.variant},
                     {"cell", c.cell},
@@ -268,19 +276,19 @@ Chart final_accuracy_chart(const ReportInput& in, const Study& s) {
                     {"cell", cell_text(run->grid)},
                     {"key", run->key},
                     {"seed_index", run->seed_index},
-                    {"value", number(run->epochs.back().test_accuracy)}});
+                    {"value", number(regression ? run->epochs.back().test_loss : run->epochs.back().test_accuracy)}});
   const json x = s.by_cell()
                      ? json{{"field", "cell"}, {"type", "nominal"}, {"sort", s.cells}, {"title", "grid cell"}}
                      : json{{"field", "variant"}, {"type", "nominal"}, {"sort", s.variants}, {"title", nullptr}};
   json encoding{{"x", x}, {"color", color(s)}};
   if (s.by_cell()) encoding["xOffset"] = {{"field", "variant"}, {"type", "nominal"}, {"sort", s.variants}};
-  // Accuracy in [0, 1]; an interval that reaches beyond (few runs) is cut at the frame.
-  const json y_scale{{"domain", {0, 1}}, {"clamp", true}};
+  // Accuracy in [0, 1]; an interval that reaches beyond (few runs) is cut at the frame. An MSE has no upper bound.
+  const json y_scale = regression ? json{{"zero", true}} : json{{"domain", {0, 1}}, {"clamp", true}};
   const json layers = {
       {{"transform", keep("mean")},
        {"mark", {{"type", "bar"}, {"opacity", 0.55}}},
        {"encoding",
-        {{"y", {{"field", "mean"}, {"type", "quantitative"}, {"scale", y_scale}, {"title", "final test accuracy"}}},
+        {{"y", {{"field", "mean"}, {"type", "quantitative"}, {"scale", y_scale}, {"title", "final " + metric_text}}},
          {"tooltip", tooltip({{"variant", "nominal"},
                               {"cell", "nominal"},
                               {"mean", "quantitative"},
@@ -303,10 +311,11 @@ Chart final_accuracy_chart(const ReportInput& in, const Study& s) {
          {"color", {{"value", "black"}}},
          {"tooltip", tooltip({{"key", "nominal"}, {"seed_index", "quantitative"}, {"value", "quantitative"}})}}}}};
   const std::string description =
-      "Test accuracy after the last epoch per variant" + std::string(s.by_cell() ? " and grid cell" : "") +
+      std::string(regression ? "Test mean squared error" : "Test accuracy") + " after the last epoch per variant" +
+      std::string(s.by_cell() ? " and grid cell" : "") +
       ": bar, the mean over the ok runs; black line, its 95% confidence interval (Student t, as in the table); "
       "dots, the single runs.";
-  Chart c{"final_accuracy", "Final accuracy", description, {}};
+  Chart c{"final_accuracy", regression ? "Final test MSE" : "Final accuracy", description, {}};
   json spec{{"$schema", schema},
             {"title", c.title},
             {"description", description},

@@ -243,25 +243,37 @@ void study_section(std::string& out, const ReportInput& in) {
 
 void results_section(std::string& out, const ReportInput& in) {
   const auto& stats = in.stats;
+  // Regression runs have no accuracy: their metric is the mean squared error.
+  const bool regression = stats.task == Task::regression;
+  const std::string test_metric = regression ? "test_mse" : "test_accuracy";
+  const std::string train_metric = regression ? "train_mse" : "train_accuracy";
+  const std::string metric_text = regression ? "MSE" : "acc";
   out += "<section id=\"results\">\n<h2>Results</h2>\n";
   out +=
       "<p>Per variant and grid cell, over the cell's <em>ok</em> runs (diverged, failed and unfinished runs are "
       "counted, never averaged): the final metrics after the last evaluated epoch, mean, sample sd and the 95% "
       "confidence interval of the mean (Student t). Against the baseline <code>" +
-      html_text(stats.baseline) +
-      "</code> at the same cell, on the final test accuracy: the difference of means, Welch's t-test (two-sided p) "
+      html_text(stats.baseline) + "</code> at the same cell, on the final test " +
+      std::string(regression ? "mean squared error" : "accuracy") +
+      ": the difference of means, Welch's t-test (two-sided p) "
       "and Holm's adjustment over all the comparisons. The last column: the mean over the runs of the first "
       "parametrized layer's gradient norm over the last's at the first probed epoch (≪ 1 vanishing, ≫ 1 "
       "exploding). The same numbers as <code>gradlab study stats</code>.</p>\n";
   out +=
       "<div class=\"table-wrap\"><table class=\"stats\">\n<tr><th>variant</th><th>grid cell</th>"
-      "<th title=\"ok / diverged / failed / not run yet\">ok/div/fail/unfin</th><th>test acc mean ± sd</th>"
-      "<th>95% CI</th><th>test loss mean ± sd</th><th>95% CI</th><th>train acc mean</th><th>train loss mean</th>"
-      "<th>Δ acc vs baseline</th>"
+      "<th title=\"ok / diverged / failed / not run yet\">ok/div/fail/unfin</th><th>test " +
+      metric_text +
+      " mean ± sd</th>"
+      "<th>95% CI</th><th>test loss mean ± sd</th><th>95% CI</th><th>train " +
+      metric_text +
+      " mean</th><th>train loss mean</th>"
+      "<th>Δ " +
+      metric_text +
+      " vs baseline</th>"
       "<th>t</th><th>df</th><th>p</th><th>p (Holm)</th><th>grad first/last (first epoch)</th></tr>\n";
   bool untested = false;
   for (const auto& c : stats.cells) {
-    const auto& acc = c.metrics.at("test_accuracy");
+    const auto& acc = c.metrics.at(test_metric);
     const auto& loss = c.metrics.at("test_loss");
     auto ci = [](const study::Summary& s) {
       if (!std::isfinite(s.ci_low)) return std::string("–");
@@ -280,7 +292,7 @@ void results_section(std::string& out, const ReportInput& in) {
     for (const auto& s : {acc, loss})
       out += "<td class=\"num\">" + num(s.mean) + (std::isfinite(s.sd) ? " ± " + num(s.sd) : std::string()) +
              "</td><td class=\"num\">" + ci(s) + "</td>";
-    out += "<td class=\"num\">" + num(c.metrics.at("train_accuracy").mean) + "</td><td class=\"num\">" +
+    out += "<td class=\"num\">" + num(c.metrics.at(train_metric).mean) + "</td><td class=\"num\">" +
            num(c.metrics.at("train_loss").mean) + "</td>";
     if (c.compared) {
       untested = untested || !c.test.valid;

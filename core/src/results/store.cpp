@@ -118,6 +118,7 @@ bool has_table(sqlite3* db, const std::string& table) {
 const std::pair<const char*, const char*> added_columns[] = {
     {"epochs", "success_rate REAL"},
     {"epochs", "train_success_rate REAL"},
+    {"runs", "task TEXT"},  // NULL: classification (and every run recorded before regression was named)
 };
 
 sqlite3* open_db(const std::filesystem::path& file, int flags, const std::string& uri_suffix = "") {
@@ -301,7 +302,7 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
                           {"other", s.timing.other}};
     Statement up(db_,
                  "UPDATE runs SET status=?, message=?, epochs_run=?, diverged_epoch=?, seconds=?, timing=?, host=?, "
-                 "started_at=?, finished_at=? WHERE id=?");
+                 "started_at=?, finished_at=?, task=? WHERE id=?");
     up.bind(1, std::string(to_string(s.status))).bind(2, s.message).bind(3, s.epochs_run);
     if (s.diverged_epoch)
       up.bind(4, *s.diverged_epoch);
@@ -312,7 +313,11 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
         .bind(7, host.empty() ? host_name() : host)
         .bind(8, started_at)
         .bind(9, finished_at);
-    up.bind(10, id).run();
+    if (s.task == Task::regression)
+      up.bind(10, std::string(to_string(s.task)));
+    else
+      up.null(10);
+    up.bind(11, id).run();
     Statement plug(db_, "INSERT INTO plugins VALUES (?,?,?,?,?,?,?)");
     for (const auto& p : s.plugins)
       plug.bind(1, id)
@@ -430,7 +435,9 @@ StudyRecords load_records(const std::filesystem::path& dir) {
     records.name = meta["name"];
     std::map<std::int64_t, std::size_t> by_id;
     {
-      Statement q(db, "SELECT id, key, variant, grid, seed_index, seed, status FROM runs ORDER BY id");
+      Statement q(db, has_column(db, "runs", "task")
+                          ? "SELECT id, key, variant, grid, seed_index, seed, status, task FROM runs ORDER BY id"
+                          : "SELECT id, key, variant, grid, seed_index, seed, status, NULL FROM runs ORDER BY id");
       while (q.step()) {
         StoredRun run;
         run.key = q.text(1);
@@ -440,6 +447,7 @@ StudyRecords load_records(const std::filesystem::path& dir) {
         run.seed_index = q.integer(4);
         run.seed = q.integer(5);
         run.status = q.text(6);
+        if (!q.is_null(7) && q.text(7) == "regression") run.task = Task::regression;
         if (std::find(records.variants.begin(), records.variants.end(), run.variant) == records.variants.end())
           records.variants.push_back(run.variant);
         by_id[q.integer(0)] = records.runs.size();

@@ -35,12 +35,17 @@ std::string cell_text(const nlohmann::json& grid) {
   return out;
 }
 
-double final_metric(const EpochRecord& e, const std::string& name) {
+// A run's value of a final metric; NaN where its task has none (an accuracy of
+// a regression run, an MSE of a classifier), so it is left out.
+double final_metric(const EpochRecord& e, Task task, const std::string& name) {
+  const bool regression = task == Task::regression;
   if (name == "train_loss") return e.train_loss;
-  if (name == "train_accuracy") return e.train_accuracy;
   if (name == "test_loss") return e.test_loss;
-  if (name == "success_rate") return e.success_rate.value_or(std::numeric_limits<double>::quiet_NaN());
-  return e.test_accuracy;
+  if (name == "train_mse") return regression ? e.train_loss : nan;
+  if (name == "test_mse") return regression ? e.test_loss : nan;
+  if (name == "train_accuracy") return regression ? nan : e.train_accuracy;
+  if (name == "success_rate") return e.success_rate.value_or(nan);
+  return regression ? nan : e.test_accuracy;
 }
 
 }  // namespace
@@ -122,7 +127,14 @@ StudyStats compute_stats(const StudyRecords& records) {
     if (std::find(variants.begin(), variants.end(), run.variant) == variants.end()) variants.push_back(run.variant);
   }
   for (const auto& run : records.runs)
+    if (run.status == "ok" && !run.epochs.empty()) {
+      stats.task = run.task;
+      break;
+    }
+  if (stats.task == Task::regression) stats.metric = "test_mse";
+  for (const auto& run : records.runs)
     if (run.status == "ok" && !run.epochs.empty() && run.epochs.back().success_rate) stats.metric = "success_rate";
+  const auto& metrics = final_metrics(stats.task);
   // The compared metric's samples of each (variant, cell).
   std::map<std::pair<std::string, std::string>, std::vector<double>> accuracy;
   for (const auto& variant : variants)
@@ -152,8 +164,8 @@ StudyStats compute_stats(const StudyRecords& records) {
         }
         ++c.n_ok;
         const auto& final = run.epochs.back();
-        for (const auto& name : final_metrics()) {
-          const double v = final_metric(final, name);
+        for (const auto& name : metrics) {
+          const double v = final_metric(final, run.task, name);
           if (std::isfinite(v)) metric_values[name].push_back(v);
         }
         const EpochRecord *p0 = nullptr, *p1 = nullptr;
@@ -182,7 +194,7 @@ StudyStats compute_stats(const StudyRecords& records) {
         if (lo && hi != lo && hi->grad_norm > 0) ratios.push_back(lo->grad_norm / hi->grad_norm);
       }
       if (!any) continue;
-      for (const auto& name : final_metrics()) c.metrics[name] = summarize(metric_values[name]);
+      for (const auto& name : metrics) c.metrics[name] = summarize(metric_values[name]);
       for (const auto& [index, values] : first) c.grad_norm_first[index] = summarize(values);
       for (const auto& [index, values] : last) c.grad_norm_last[index] = summarize(values);
       c.grad_ratio_first = summarize(ratios);
@@ -211,6 +223,8 @@ StudyStats compute_stats(const StudyRecords& records) {
 
 nlohmann::json to_json(const StudyStats& stats) {
   nlohmann::json out{{"study", stats.name}, {"baseline", stats.baseline}, {"cells", nlohmann::json::array()}};
+  // Classification output stays as it was before regression was named.
+  if (stats.task == Task::regression) out["task"] = to_string(stats.task);
   for (const auto& c : stats.cells) {
     nlohmann::json j{{"variant", c.variant},       {"grid", c.grid},         {"n_ok", c.n_ok},
                      {"n_diverged", c.n_diverged}, {"n_failed", c.n_failed}, {"n_unfinished", c.n_unfinished}};

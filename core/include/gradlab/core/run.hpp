@@ -26,6 +26,14 @@ namespace gradlab {
 enum class RunStatus { ok, diverged, failed, cancelled };
 const char* to_string(RunStatus status);
 
+// "classification" or "regression".
+const char* to_string(Task task);
+// The task's metric as summaries name it: "accuracy" for classification (the
+// fraction of scored steps whose largest output is the label; rises), "mse"
+// for regression (mean squared error, which is also the loss; falls). A
+// record's train_<metric> and test_<metric> give it for either task.
+const char* metric_name(Task task);
+
 // One evaluated epoch (training.eval_every: epoch 0, every N-th, the last).
 struct EpochRecord {
   std::int64_t epoch = 0;  // 0 = before any update (after pretraining)
@@ -55,6 +63,9 @@ struct RunTiming {
 
 struct RunSummary {
   RunStatus status = RunStatus::ok;
+  // The data set's task: it names the metric (metric_name). A regression run's
+  // records carry accuracy 0, which to_json and every report leave out.
+  Task task = Task::classification;
   std::int64_t seed = 0;
   std::vector<ComponentProvenance> plugins;
   std::vector<EpochRecord> epochs;

@@ -44,6 +44,7 @@ struct StoredRun {
   nlohmann::json grid = nlohmann::json::object();
   std::int64_t seed_index = 0, seed = 0;
   std::string status;  // ok, diverged, failed, running, pending
+  Task task = Task::classification;
   std::vector<EpochRecord> epochs;
   std::map<std::string, std::vector<double>> pretraining;  // RunSummary::pretraining
 };
@@ -59,11 +60,14 @@ struct StudyRecords {
 // holds no study results. Defined with the store (core/src/results).
 StudyRecords load_records(const std::filesystem::path& dir);
 
-// The final metrics the statistics cover, in this order.
-inline const std::vector<std::string>& final_metrics() {
-  static const std::vector<std::string> names{"train_loss", "train_accuracy", "test_loss", "test_accuracy",
-                                              "success_rate"};
-  return names;
+// The final metrics the statistics cover for a task, in this order: for
+// regression the mean squared error (train_mse, test_mse: the losses again,
+// under the task's metric name) instead of the accuracies.
+inline const std::vector<std::string>& final_metrics(Task task = Task::classification) {
+  static const std::vector<std::string> classification{"train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                                                       "success_rate"};
+  static const std::vector<std::string> regression{"train_loss", "train_mse", "test_loss", "test_mse", "success_rate"};
+  return task == Task::regression ? regression : classification;
 }
 
 // Statistics of one variant at one grid cell.
@@ -72,7 +76,7 @@ struct CellStats {
   nlohmann::json grid = nlohmann::json::object();
   std::string cell;  // the grid cell as text, "depth=5 optimizer.lr=0.1" ("" without a grid)
   std::int64_t n_ok = 0, n_diverged = 0, n_failed = 0, n_unfinished = 0;
-  std::map<std::string, Summary> metrics;  // final_metrics() over the ok runs
+  std::map<std::string, Summary> metrics;  // final_metrics(task) over the ok runs
   // Per layer index (layers with parameters): gradient norms at the first
   // probed epoch (epoch 0) and at the last probed epoch, over the ok runs.
   std::map<std::int64_t, Summary> grad_norm_first, grad_norm_last;
@@ -90,8 +94,13 @@ struct CellStats {
 
 struct StudyStats {
   std::string name, baseline;
+  // The task of the study's runs (of its first finished run: a study that
+  // mixes tasks is summarized as that one's, the others' runs giving no value
+  // to metrics they lack).
+  Task task = Task::classification;
   // The metric compared: success_rate when the runs report one (a task with
-  // its own criterion, the long-time-lag benchmarks), else test_accuracy.
+  // its own criterion, the long-time-lag benchmarks), else test_accuracy, or
+  // test_mse for regression (lower is better).
   std::string metric = "test_accuracy";
   std::vector<CellStats> cells;  // variants in file order, then cells in plan order
 };
