@@ -46,6 +46,7 @@ struct StoredRun {
   std::string status;  // ok, diverged, failed, running, pending
   std::vector<EpochRecord> epochs;
   std::map<std::string, std::vector<double>> pretraining;  // RunSummary::pretraining
+  std::vector<StepProbe> step_probes;                      // RunSummary::step_probes
 };
 
 struct StudyRecords {
