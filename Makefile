@@ -12,10 +12,12 @@ export CCACHE_NOHASHDIR := true
 APT_PACKAGES = build-essential cmake ninja-build pkg-config libeigen3-dev libtbb-dev libboost-dev \
   libboost-program-options-dev libboost-filesystem-dev libyaml-cpp-dev nlohmann-json3-dev zlib1g-dev \
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-pthread-dev libsqlite3-dev \
-  libopenmpi-dev openmpi-bin chromium python3-torch
+  libopenmpi-dev openmpi-bin chromium python3-torch pybind11-dev python3-dev python3-numpy python3-matplotlib
 # (chromium: the ReportBrowser tests open `gradlab report`'s HTML in it, headless.
 # python3-torch: tests/recurrent/torch_compat_test.cpp checks the rnn and lstm
 # layers against torch.nn.RNN / nn.LSTM with /usr/bin/python3, and fails without it.)
+# pybind11-dev, python3-dev, python3-numpy: the Python module (python/, docs/python.md);
+# python3-matplotlib: only for the README's plotting example.
 # `make bench` also needs the peer: PyTorch, on OpenBLAS (Debian's python3-torch
 # alone gets the netlib reference BLAS, 10-20x slower), and numpy for the
 # machine's single-core SGEMM rate.

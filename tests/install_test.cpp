@@ -207,3 +207,32 @@ training: {epochs: 3, seed: 4}
   EXPECT_EQ(r.exit_code, 2) << describe(r);
   EXPECT_NE(r.err.find("lrr"), std::string::npos) << r.err;
 }
+
+TEST_F(Install, InstalledPythonModuleImportsAndTrainsFromTheMovedPrefix) {
+  // `import gradlab` from the prefix's dist-packages, moved with the prefix:
+  // the extension finds libgradlab_core and the core its plugins and data
+  // relative to themselves, as the CLI does.
+  const std::string python_dir = cache_value("GRADLAB_PYTHON_INSTALL_DIR");
+  if (python_dir.empty() || !fs::exists(test::binary_dir() / "python" / "gradlab"))
+    GTEST_SKIP() << "the Python module is not built here (GRADLAB_BUILD_PYTHON=OFF, or no pybind11/numpy)";
+  ASSERT_TRUE(fs::exists(prefix() / python_dir / "gradlab" / "__init__.py"));
+  const fs::path moved = tmp_ / "moved";
+  fs::rename(prefix(), moved);
+  const std::string spec = (test::source_dir() / "examples" / "specs" / "sigmoid_deep.yaml").string();
+  const std::string script =
+      "import json, gradlab\n"
+      "s = gradlab.train(" +
+      nlohmann::json(spec).dump() +
+      ", ['training.epochs=1'])\n"
+      "print(json.dumps({'file': gradlab.__file__, 'status': s['status'],\n"
+      "                  'paths': sorted({c['path'] for c in gradlab.plugins() if c['path']})}))\n";
+  auto r = run_clean("PYTHONPATH=" + quote((moved / python_dir).string()) + " /usr/bin/python3 -c " + quote(script));
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  const auto out = nlohmann::json::parse(r.out);
+  EXPECT_EQ(fs::path(out["file"].get<std::string>()).parent_path(), moved / python_dir / "gradlab");
+  EXPECT_EQ(out["status"], "ok");
+  ASSERT_FALSE(out["paths"].empty());
+  for (const auto& path : out["paths"])
+    EXPECT_EQ(fs::path(path.get<std::string>()).parent_path().lexically_normal(), moved / "lib" / "gradlab" / "plugins")
+        << path;
+}

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/run.hpp"
@@ -403,4 +404,42 @@ assert abs(loss - expected) <= 1e-4 * max(1.0, abs(expected)), (loss, expected)
   auto r = test::run_shell("/usr/bin/python3 '" + (dir / "check.py").string() + "' '" +
                            (dir / "w.safetensors").string() + "' '" + digits.string() + "' " + expected_loss);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+TEST(Weights, AnyTensorsRoundTripInTheirOrderWithTheirMetadata) {
+  // The writer behind weights_bytes, for tensors of any origin (the Python
+  // module's write_weights): read back, the tensors come in the order written
+  // (not sorted by name) with the metadata, and writing them again with that
+  // metadata gives the same bytes.
+  TempDir dir;
+  const std::vector<float> b{1, 2, 3, 4, 5, 6}, a{-1.5f}, w{7, 8}, empty;
+  std::vector<TensorRef> tensors{{"b", {2, 3}, b.data(), 6},
+                                 {"a", {}, a.data(), 1},
+                                 {"10.weight", {2}, w.data(), 2},
+                                 {"9.bias", {0, 4}, empty.data(), 0}};
+  const auto path = (dir / "w.safetensors").string();
+  const std::string bytes = safetensors_bytes(tensors, {{"spec", "{}"}});
+  write_file_atomically(path, bytes);
+  const auto file = read_safetensors_file(path);
+  ASSERT_EQ(file.tensors.size(), 4u);
+  std::vector<std::string> names;
+  for (const auto& [name, entry] : file.tensors) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"b", "a", "10.weight", "9.bias"}));
+  EXPECT_EQ(file.tensors[0].second.shape, (std::vector<Index>{2, 3}));
+  EXPECT_EQ(file.tensors[0].second.values, b);
+  EXPECT_TRUE(file.tensors[1].second.shape.empty());
+  EXPECT_EQ(file.tensors[1].second.values, a);
+  EXPECT_EQ(file.tensors[3].second.shape, (std::vector<Index>{0, 4}));
+  EXPECT_EQ(file.metadata,
+            (std::map<std::string, std::string>{
+                {"format", "pt"}, {"producer", std::string("gradlab ") + version_string}, {"spec", "{}"}}));
+
+  std::vector<TensorRef> again;
+  for (const auto& [name, entry] : file.tensors)
+    again.push_back({name, entry.shape, entry.values.data(), static_cast<Index>(entry.values.size())});
+  EXPECT_EQ(safetensors_bytes(again, file.metadata), bytes);
+
+  EXPECT_THROW(safetensors_bytes({{"x", {2, 2}, b.data(), 3}}), std::invalid_argument);
+  EXPECT_THROW(safetensors_bytes({{"x", {1}, a.data(), 1}, {"x", {1}, a.data(), 1}}), std::invalid_argument);
+  EXPECT_THROW(safetensors_bytes({{"__metadata__", {1}, a.data(), 1}}), std::invalid_argument);
 }

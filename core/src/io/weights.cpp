@@ -6,7 +6,9 @@
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/io.hpp"
@@ -22,8 +24,11 @@ std::string shape_text(const std::vector<Index>& shape) {
 }
 }  // namespace
 
-std::string weights_bytes(Network& network, const std::map<std::string, std::string>& metadata) {
-  auto tensors = network.named_tensors();
+namespace {
+// The bytes of a safetensors file; T is a tensor with name, shape, size and
+// data (Network's NamedTensor, whose elements are Scalar, or a TensorRef).
+template <class Tensor>
+std::string encode_safetensors(const std::vector<Tensor>& tensors, const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header;
   nlohmann::ordered_json meta = nlohmann::ordered_json::object();
   meta["format"] = "pt";
@@ -53,13 +58,36 @@ std::string weights_bytes(Network& network, const std::map<std::string, std::str
   }
   return out;
 }
+}  // namespace
+
+std::string safetensors_bytes(const std::vector<TensorRef>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  std::set<std::string> names;
+  for (const auto& t : tensors) {
+    if (t.name == "__metadata__") throw std::invalid_argument("a tensor may not be named '__metadata__'");
+    if (!names.insert(t.name).second) throw std::invalid_argument("two tensors named " + quote_text(t.name));
+    Index count = 1;
+    for (auto d : t.shape) {
+      if (d < 0) throw std::invalid_argument("tensor " + quote_text(t.name) + " has a negative extent");
+      count *= d;
+    }
+    if (count != t.size || (t.size > 0 && !t.data))
+      throw std::invalid_argument("tensor " + quote_text(t.name) + " has " + std::to_string(t.size) +
+                                  " values for shape " + shape_text(t.shape));
+  }
+  return encode_safetensors(tensors, metadata);
+}
+
+std::string weights_bytes(Network& network, const std::map<std::string, std::string>& metadata) {
+  return encode_safetensors(network.named_tensors(), metadata);
+}
 
 void save_weights(const std::string& path, Network& network, const std::map<std::string, std::string>& metadata) {
   write_file_atomically(path, weights_bytes(network, metadata));
 }
 
-std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path, std::uint64_t max_bytes,
-                                                         const std::string& limit_reason) {
+SafetensorsFile read_safetensors_file(const std::string& path, std::uint64_t max_bytes,
+                                      const std::string& limit_reason) {
   const std::string bytes = read_regular_file(path, "a weights file (safetensors)", max_bytes, limit_reason);
   if (bytes.size() < 8) throw InputError(path, "not a safetensors file: shorter than its 8-byte header length");
   std::uint64_t n = 0;
@@ -69,18 +97,32 @@ std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path
   // The format's own limit (safetensors refuses larger headers too).
   if (n > 100'000'000) throw InputError(path, "safetensors header of " + std::to_string(n) + " bytes, over 100 MB");
   nlohmann::json header;
+  // The top-level keys in the order written: the tensors' order (a parsed
+  // object sorts its keys).
+  std::vector<std::string> order;
+  std::set<std::string> seen;
+  auto record_key = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    if (depth == 1 && event == nlohmann::json::parse_event_t::key && parsed.is_string() &&
+        seen.insert(parsed.get<std::string>()).second)
+      order.push_back(parsed.get<std::string>());
+    return true;
+  };
   try {
-    header = nlohmann::json::parse(bytes.substr(8, n));
+    header = nlohmann::json::parse(bytes.substr(8, n), record_key);
   } catch (const std::exception& e) {
     throw InputError(path, std::string("not a safetensors file: header is not JSON (") + e.what() + ")");
   }
   if (!header.is_object()) throw InputError(path, "not a safetensors file: header is not a JSON object");
   const std::size_t data_start = 8 + n;
   const std::size_t data_bytes = bytes.size() - data_start;
-  std::map<std::string, SafetensorsEntry> out;
+  SafetensorsFile out;
+  if (auto meta = header.find("__metadata__"); meta != header.end() && meta->is_object())
+    for (auto it = meta->begin(); it != meta->end(); ++it)
+      out.metadata[it.key()] = it->is_string() ? it->get<std::string>() : it->dump();
   std::vector<std::pair<std::pair<std::size_t, std::size_t>, std::string>> ranges;
-  for (auto it = header.begin(); it != header.end(); ++it) {
-    if (it.key() == "__metadata__") continue;
+  for (const auto& key : order) {
+    if (key == "__metadata__") continue;
+    const auto it = header.find(key);
     const auto& t = it.value();
     try {
       SafetensorsEntry e;
@@ -128,7 +170,7 @@ std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path
       e.values.resize(std::size_t(count));
       if (count)
         std::memcpy(e.values.data(), bytes.data() + data_start + offsets[0], std::size_t(count) * sizeof(float));
-      out.emplace(it.key(), std::move(e));
+      out.tensors.emplace_back(it.key(), std::move(e));
     } catch (const nlohmann::json::exception& ex) {
       throw InputError(path, "tensor '" + it.key() + "' has a malformed entry: " + ex.what());
     }
@@ -139,6 +181,14 @@ std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path
     if (ranges[i].first.first < ranges[i - 1].first.second && ranges[i].first.first < ranges[i].first.second)
       throw InputError(path, "tensors " + quote_text(ranges[i - 1].second) + " and " + quote_text(ranges[i].second) +
                                  " overlap in the file's data");
+  return out;
+}
+
+std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path, std::uint64_t max_bytes,
+                                                         const std::string& limit_reason) {
+  auto file = read_safetensors_file(path, max_bytes, limit_reason);
+  std::map<std::string, SafetensorsEntry> out;
+  for (auto& [name, entry] : file.tensors) out.emplace(name, std::move(entry));
   return out;
 }
 

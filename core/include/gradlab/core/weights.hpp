@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gradlab/core/network.hpp"
@@ -18,6 +19,29 @@ struct SafetensorsEntry {
   std::vector<float> values;
 };
 
+// One F32 tensor to write: `size` values at `data`, row-major in `shape`.
+struct TensorRef {
+  std::string name;
+  std::vector<Index> shape;
+  const float* data = nullptr;
+  Index size = 0;
+};
+
+// A safetensors file as stored: its tensors in the order its header lists
+// them (the order they were written), and its __metadata__ strings.
+struct SafetensorsFile {
+  std::vector<std::pair<std::string, SafetensorsEntry>> tensors;
+  std::map<std::string, std::string> metadata;
+};
+
+// The safetensors bytes of `tensors`, in their order, 8-byte aligned; the
+// metadata holds "format": "pt" and "producer": "gradlab VERSION", then
+// `metadata` (whose keys may replace those two). Throws std::invalid_argument
+// for a size that is not the shape's product or a repeated or reserved name.
+// weights_bytes writes a network's tensors through it, so a file read with
+// read_safetensors_file and written back with its metadata is the same bytes.
+std::string safetensors_bytes(const std::vector<TensorRef>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
 // The safetensors bytes of the network's tensors.
 std::string weights_bytes(Network& network, const std::map<std::string, std::string>& metadata = {});
 // Writes the network's tensors (atomically: no partial file on failure).
@@ -31,5 +55,9 @@ void load_weights(const std::string& path, Network& network);
 std::map<std::string, SafetensorsEntry> read_safetensors(const std::string& path,
                                                          std::uint64_t max_bytes = ~std::uint64_t(0),
                                                          const std::string& limit_reason = "the limit given");
+// The same checks, keeping the tensors' order and the metadata (a value that
+// is not a string is kept as its JSON text).
+SafetensorsFile read_safetensors_file(const std::string& path, std::uint64_t max_bytes = ~std::uint64_t(0),
+                                      const std::string& limit_reason = "the limit given");
 
 }  // namespace gradlab
