@@ -84,7 +84,7 @@ TEST(OutputGradNorm, IsTheLossGradientAtTheLastLayerAndTheChainBelowIt) {
   const Matrix g_hidden = weight_of(*net, "2.weight").transpose() * g_out;
   EXPECT_NEAR(rows[1].output_grad_norm, norm(g_hidden), 1e-5 * norm(g_hidden));
   // The first dense layer's output feeds tanh: g * (1 - tanh^2).
-  const Matrix g_first = g_hidden.array() * (1 - hidden.array().square());
+  const Matrix g_first = g_hidden.array() * (Scalar(1) - hidden.array().square());
   EXPECT_NEAR(rows[0].output_grad_norm, norm(g_first), 1e-5 * norm(g_first));
   // An activation has no parameters (grad_norm 0) but the error flows through it.
   EXPECT_EQ(rows[1].param_count, 0);
