@@ -45,7 +45,7 @@ struct Input {
 
 std::vector<Input> inputs() {
   std::vector<Input> out;
-  const fs::path root = test::source_dir() / "tests" / "fuzz";
+  const fs::path root = gradlab::test::source_dir() / "tests" / "fuzz";
   for (const auto& t : targets) {
     for (const char* kind : {"regressions", "corpus"}) {
       std::error_code ec;

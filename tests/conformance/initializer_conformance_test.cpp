@@ -31,10 +31,10 @@ std::shared_ptr<Initializer> make(const std::string& name, const std::string& ya
   return test::bundled_registry().make_initializer(name, params_for(name, yaml));
 }
 
-RowMatrix filled(const Initializer& init, Index rows, Index cols, std::uint64_t seed) {
+RowMatrix filled(const Initializer& init, Index rows, Index cols, std::uint64_t seed, const InitSite& site = {}) {
   RowMatrix w = RowMatrix::Constant(rows, cols, std::numeric_limits<Scalar>::quiet_NaN());
   Rng rng(seed);
-  init.fill(RowMatrixMap(w.data(), rows, cols), rng, InitSite{});
+  init.fill(RowMatrixMap(w.data(), rows, cols), rng, site);
   return w;
 }
 
@@ -52,6 +52,7 @@ struct Expectation {
 struct InitCase {
   std::string params;
   Expectation expect;
+  InitSite site = {};  // where the matrix sits (depth-aware schemes: fixup)
 };
 
 Expectation iid(double mean, double std, Index rows = 400, Index cols = 300) {
@@ -105,6 +106,15 @@ const std::map<std::string, std::vector<InitCase>>& init_cases() {
         {"{gain: 2}", orthogonal(2.0, 300, 400)},
         {"{gain: 0.5}", orthogonal(0.5, 64, 64)},
         {"{gain: 1.5}", orthogonal(1.5, 1, 50)}}},
+      // Zhang, Dauphin & Ma 2019: He normal outside residual branches, times
+      // L^(-1/(2m-2)) inside one (L blocks, m weight layers per branch). The
+      // zeroed layers (output, a branch's last) are checked in fixup_test.cpp.
+      {"fixup",
+       {{"{}", iid(0, std::sqrt(2.0 / 300)), InitSite{.layers = 3, .weight_layers = 2}},
+        {"{}", iid(0, std::sqrt(2.0 / 300) * 0.5),  // 16^(-1/4)
+         InitSite{.layers = 20, .weight_layers = 40, .blocks = 16, .block = 3, .branch_layer = 1, .branch_layers = 3}},
+        {"{}", iid(0, std::sqrt(2.0 / 50) / 3, 1000, 50),  // 9^(-1/2)
+         InitSite{.layers = 12, .weight_layers = 20, .blocks = 9, .block = 0, .branch_layer = 0, .branch_layers = 2}}}},
   };
   return cases;
 }
@@ -130,12 +140,12 @@ TEST(InitializerConformance, SameSeedSameWeightsDifferentSeedDifferentWeights) {
     for (const auto& c : it->second) {
       auto init = make(name, c.params);
       for (auto [rows, cols] : {std::pair<Index, Index>{20, 13}, {13, 20}, {1, 7}}) {
-        const auto a = filled(*init, rows, cols, 42), b = filled(*init, rows, cols, 42);
-        const auto d = filled(*init, rows, cols, 43);
+        const auto a = filled(*init, rows, cols, 42, c.site), b = filled(*init, rows, cols, 42, c.site);
+        const auto d = filled(*init, rows, cols, 43, c.site);
         EXPECT_TRUE(a == b) << name << " " << c.params << ": same seed gave different weights";
         EXPECT_FALSE(a == d) << name << " " << c.params << ": seeds 42 and 43 gave the same weights";
         // A second object with the same params agrees (no hidden state).
-        EXPECT_TRUE(filled(*make(name, c.params), rows, cols, 42) == a) << name;
+        EXPECT_TRUE(filled(*make(name, c.params), rows, cols, 42, c.site) == a) << name;
       }
     }
   }
@@ -147,7 +157,7 @@ TEST(InitializerConformance, EveryEntryIsWritten) {
     if (it == init_cases().end()) continue;
     auto init = make(name, it->second.front().params);
     for (auto [rows, cols] : {std::pair<Index, Index>{1, 1}, {7, 3}, {3, 7}, {5, 5}, {1, 9}, {9, 1}}) {
-      const auto w = filled(*init, rows, cols, 7);
+      const auto w = filled(*init, rows, cols, 7, it->second.front().site);
       EXPECT_TRUE(w.allFinite()) << name << " left a NaN in a " << rows << "x" << cols << " matrix";
     }
     // An empty matrix is not an error.
@@ -166,7 +176,7 @@ TEST(InitializerConformance, LargeMatrixStatisticsMatchTheFormula) {
       const std::string what =
           name + " " + c.params + " [" + std::to_string(e.rows) + "x" + std::to_string(e.cols) + "]";
       auto init = make(name, c.params);
-      const RowMatrix w = filled(*init, e.rows, e.cols, 2024);
+      const RowMatrix w = filled(*init, e.rows, e.cols, 2024, c.site);
       ASSERT_TRUE(w.allFinite()) << what;
       const Eigen::MatrixXd wd = w.cast<double>();
       if (e.mean && e.std) {

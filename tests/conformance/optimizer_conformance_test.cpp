@@ -73,6 +73,26 @@ struct QuadraticCase {
 
 double sgn(double v) { return double((v > 0) - (v < 0)); }
 
+// LARS (You, Gitman & Ginsburg 2017, Algorithm 1) on the quadratic with one
+// group: lambda = eta ||x|| / (||g|| + beta ||x||); v = m v + lr lambda (g + beta x);
+// x -= v. Returns the iterates of the coordinate (a, x0) of kA/kX0.
+Vec lars_quadratic(double a, double x0, double lr, double m, double beta, double eta, int steps) {
+  std::size_t k = 0;
+  while (!(kA[k] == a && kX0[k] == x0)) ++k;
+  Vec x = kX0, v(x.size(), 0.0), out;
+  for (int t = 0; t < steps; ++t) {
+    double xx = 0, gg = 0;
+    for (std::size_t i = 0; i < x.size(); ++i) xx += x[i] * x[i], gg += kA[i] * x[i] * kA[i] * x[i];
+    const double lambda = eta * std::sqrt(xx) / (std::sqrt(gg) + beta * std::sqrt(xx));
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      v[i] = m * v[i] + lr * lambda * (kA[i] * x[i] + beta * x[i]);
+      x[i] -= v[i];
+    }
+    out.push_back(x[k]);
+  }
+  return out;
+}
+
 // One entry per bundled optimizer; a new optimizer without an entry fails
 // EveryOptimizerHasACase.
 const std::map<std::string, std::vector<QuadraticCase>>& quadratic_cases() {
@@ -158,6 +178,22 @@ const std::map<std::string, std::vector<QuadraticCase>>& quadratic_cases() {
            const double x2 = x1 - lr * (m2 / (1 - b1 * b1)) / (std::sqrt(v2 / (1 - b2 * b2)) + eps);
            return Vec{x1, x2};
          }}}},
+      {"adamw",
+       {{"{lr: 0.05, beta1: 0.8, beta2: 0.95, eps: 0.001, weight_decay: 0.3}",
+         [](double a, double x0) {
+           const double lr = 0.05, b1 = 0.8, b2 = 0.95, eps = 1e-3, wd = 0.3;
+           // Loshchilov & Hutter 2019, Algorithm 2 (torch form): x -= lr (m_hat / (sqrt(v_hat) + eps) + wd x).
+           const double g0 = a * x0, m1 = (1 - b1) * g0, v1 = (1 - b2) * g0 * g0;
+           const double x1 = x0 - lr * ((m1 / (1 - b1)) / (std::sqrt(v1 / (1 - b2)) + eps) + wd * x0);
+           const double g1 = a * x1, m2 = b1 * m1 + (1 - b1) * g1, v2 = b2 * v1 + (1 - b2) * g1 * g1;
+           const double x2 = x1 - lr * ((m2 / (1 - b1 * b1)) / (std::sqrt(v2 / (1 - b2 * b2)) + eps) + wd * x1);
+           return Vec{x1, x2};
+         }}}},
+      {"lars",
+       // One group (run_quadratic resets with n alone), so lambda uses the
+       // norms of the whole vector: lars_quadratic simulates all coordinates.
+       {{"{lr: 3, momentum: 0.5, weight_decay: 0.1, eta: 0.05}",
+         [](double a, double x0) { return lars_quadratic(a, x0, 3, 0.5, 0.1, 0.05, 3); }}}},
       {"rprop",
        // No coordinate crosses zero in two steps (|x0| > d0 + d0 * eta_plus), so
        // every variant does: first step -sign(g) d0 (g_prev = 0), then -sign(g) d0 eta_plus.
@@ -245,6 +281,8 @@ TEST(OptimizerConformance, DefaultsAreTheDocumentedOnes) {
       {"momentum", {{"lr", 0.01}, {"momentum", 0.9}, {"weight_decay", 0.0}}},
       {"rmsprop", {{"lr", 0.01}, {"alpha", 0.99}, {"eps", 1e-8}}},
       {"adam", {{"lr", 0.001}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}}},
+      {"adamw", {{"lr", 0.001}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8}, {"weight_decay", 0.01}}},
+      {"lars", {{"momentum", 0.9}, {"weight_decay", 5e-4}, {"eta", 0.001}}},
       {"rprop",
        {{"eta_plus", 1.2}, {"eta_minus", 0.5}, {"delta_init", 0.0125}, {"delta_min", 1e-6}, {"delta_max", 50}}},
   };
