@@ -1,7 +1,8 @@
 // The installed SDK, end to end: `cmake --install` the build tree into a
 // temporary prefix, build the out-of-tree examples (examples/custom_plugin,
 // examples/host_app) against it with find_package(gradlab), and use them
-// through the installed and the build-tree CLI.
+// through the installed and the build-tree CLI; the plugin's conformance test
+// (gradlab_add_plugin ... CONFORMANCE) runs with ctest in its build.
 //
 // Slow: each test runs a cmake --install, and two of them a CMake configure +
 // build of one example (~4-5 s each on two idle cores without ccache, well
@@ -115,6 +116,10 @@ TEST_F(Install, InstalledTreeIsSelfContained) {
     EXPECT_TRUE(fs::exists(prefix() / "lib" / "cmake" / "gradlab" / file)) << file;
   EXPECT_TRUE(fs::exists(prefix() / "include" / "gradlab" / "sdk.hpp"));
   EXPECT_TRUE(fs::exists(prefix() / "include" / "gradlab" / "core" / "run.hpp"));
+  // The conformance checks for out-of-tree plugins (gradlab_add_plugin ... CONFORMANCE).
+  EXPECT_TRUE(fs::exists(prefix() / "include" / "gradlab" / "testing" / "conformance.hpp"));
+  EXPECT_TRUE(fs::exists(prefix() / "include" / "gradlab" / "testing" / "layer_harness.hpp"));
+  EXPECT_TRUE(fs::exists(prefix() / "lib" / "cmake" / "gradlab" / "conformance_main.cpp"));
 
   // Move the whole prefix: RUNPATH ($ORIGIN), the plugin folder and the data
   // are all found relative to the binaries, without LD_LIBRARY_PATH.
@@ -148,6 +153,18 @@ TEST_F(Install, OutOfTreePluginBuildsAgainstTheInstalledSdkAndTrains) {
   const fs::path build = build_example("custom_plugin");
   ASSERT_FALSE(HasFailure());
   ASSERT_TRUE(fs::exists(build / "gradlab_sign_sgd.so"));
+
+  // Its CMakeLists asks for CONFORMANCE: ctest in the example's build runs the
+  // installed optimizer checks on the library, and they pass.
+  {
+    const std::string ctest = cache_value("CMAKE_CTEST_COMMAND");
+    ASSERT_FALSE(ctest.empty());
+    auto r = run_clean(quote(ctest) + " --test-dir " + quote(build.string()) + " -V");
+    EXPECT_EQ(r.exit_code, 0) << describe(r);
+    EXPECT_NE(r.out.find("100% tests passed, 0 tests failed out of 1"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("[       OK ] OptimizerConformance.sign_sgd_DescendsAQuadratic"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("[       OK ] OptimizerConformance.sign_sgd_ResetClearsAllState"), std::string::npos) << r.out;
+  }
 
   // Both the installed CLI and the build tree's list it, from that folder.
   for (const std::string cli : {installed_cli().string(), test::cli_path().string()}) {

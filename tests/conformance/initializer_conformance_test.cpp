@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "conformance/conformance.hpp"
 #include "gradlab/core/spec.hpp"
 #include "test_support.hpp"
 
@@ -31,12 +32,7 @@ std::shared_ptr<Initializer> make(const std::string& name, const std::string& ya
   return test::bundled_registry().make_initializer(name, params_for(name, yaml));
 }
 
-RowMatrix filled(const Initializer& init, Index rows, Index cols, std::uint64_t seed, const InitSite& site = {}) {
-  RowMatrix w = RowMatrix::Constant(rows, cols, std::numeric_limits<Scalar>::quiet_NaN());
-  Rng rng(seed);
-  init.fill(RowMatrixMap(w.data(), rows, cols), rng, site);
-  return w;
-}
+using test::filled;
 
 // What a large [rows, cols] = [fan_out, fan_in] matrix must look like.
 struct Expectation {
@@ -133,21 +129,12 @@ TEST(InitializerConformance, EveryInitializerHasACase) {
         << "initializer '" << name << "' has no case in initializer_conformance_test.cpp";
 }
 
+// The generic checks (conformance.hpp, also run on out-of-tree plugins).
 TEST(InitializerConformance, SameSeedSameWeightsDifferentSeedDifferentWeights) {
   for (const auto& name : registered()) {
     auto it = init_cases().find(name);
     if (it == init_cases().end()) continue;
-    for (const auto& c : it->second) {
-      auto init = make(name, c.params);
-      for (auto [rows, cols] : {std::pair<Index, Index>{20, 13}, {13, 20}, {1, 7}}) {
-        const auto a = filled(*init, rows, cols, 42, c.site), b = filled(*init, rows, cols, 42, c.site);
-        const auto d = filled(*init, rows, cols, 43, c.site);
-        EXPECT_TRUE(a == b) << name << " " << c.params << ": same seed gave different weights";
-        EXPECT_FALSE(a == d) << name << " " << c.params << ": seeds 42 and 43 gave the same weights";
-        // A second object with the same params agrees (no hidden state).
-        EXPECT_TRUE(filled(*make(name, c.params), rows, cols, 42, c.site) == a) << name;
-      }
-    }
+    for (const auto& c : it->second) test::check_initializer_determinism(name, c.params, c.site);
   }
 }
 
@@ -155,15 +142,7 @@ TEST(InitializerConformance, EveryEntryIsWritten) {
   for (const auto& name : registered()) {
     auto it = init_cases().find(name);
     if (it == init_cases().end()) continue;
-    auto init = make(name, it->second.front().params);
-    for (auto [rows, cols] : {std::pair<Index, Index>{1, 1}, {7, 3}, {3, 7}, {5, 5}, {1, 9}, {9, 1}}) {
-      const auto w = filled(*init, rows, cols, 7, it->second.front().site);
-      EXPECT_TRUE(w.allFinite()) << name << " left a NaN in a " << rows << "x" << cols << " matrix";
-    }
-    // An empty matrix is not an error.
-    RowMatrix empty(0, 5);
-    Rng rng(1);
-    EXPECT_NO_THROW(init->fill(RowMatrixMap(empty.data(), 0, 5), rng, InitSite{})) << name;
+    test::check_initializer_writes_every_entry(name, it->second.front().params, it->second.front().site);
   }
 }
 

@@ -26,23 +26,12 @@
 #include <map>
 #include <set>
 
-#include "conformance/layer_harness.hpp"
+#include "conformance/conformance.hpp"
 
 using namespace gradlab;
 using namespace gradlab::test;
 
 namespace {
-
-struct LayerExample {
-  std::string label;        // test name suffix
-  std::string layer;        // the registered layer name it exercises
-  std::string yaml;         // the layer's spec node
-  Shape input;              // per-example input shape
-  Shape output;             // expected output shape
-  bool avoid_kink = false;  // keep inputs away from 0 (rectifiers are not differentiable there)
-};
-
-void PrintTo(const LayerExample& e, std::ostream* os) { *os << e.label << " " << e.yaml; }
 
 // One or more configurations per registered layer name. Add yours here.
 const std::vector<LayerExample>& examples() {
@@ -128,183 +117,29 @@ const std::vector<LayerExample>& examples() {
   return table;
 }
 
-constexpr Index kBatch = 5;
-constexpr std::uint64_t kSeed = 42;
+constexpr Index kBatch = kConformanceBatch;
 
-Index tensor_size(const TensorInfo& t) {
-  Index n = 1;
-  for (auto d : t.shape) n *= d;
-  return n;
-}
-
-// Names unique, each tensor inside [0, count), no two overlapping, all covered.
-void expect_tiling(const std::vector<TensorInfo>& tensors, Index count, const std::string& what) {
-  std::set<std::string> names;
-  std::vector<int> cover(static_cast<std::size_t>(count), 0);
-  Index total = 0;
-  for (const auto& t : tensors) {
-    EXPECT_TRUE(names.insert(t.name).second) << what << " tensor name '" << t.name << "' appears twice";
-    EXPECT_FALSE(t.name.empty()) << what << " tensor without a name";
-    const Index n = tensor_size(t);
-    total += n;
-    ASSERT_GE(t.offset, 0) << t.name;
-    ASSERT_LE(t.offset + n, count) << what << " tensor '" << t.name << "' runs past the block";
-    for (Index k = t.offset; k < t.offset + n; ++k) cover[static_cast<std::size_t>(k)]++;
-  }
-  EXPECT_EQ(total, count) << what << " count differs from the sum of its tensors' sizes";
-  for (Index k = 0; k < count; ++k) EXPECT_EQ(cover[static_cast<std::size_t>(k)], 1) << what << " scalar " << k;
-}
-
-bool same_bits(const Matrix& a, const Matrix& b) {
-  return a.rows() == b.rows() && a.cols() == b.cols() &&
-         (a.size() == 0 || std::memcmp(a.data(), b.data(), sizeof(Scalar) * std::size_t(a.size())) == 0);
-}
-bool same_bits(const Vector& a, const Vector& b) {
-  return a.size() == b.size() &&
-         (a.size() == 0 || std::memcmp(a.data(), b.data(), sizeof(Scalar) * std::size_t(a.size())) == 0);
-}
-
+// The checks themselves are in conformance.hpp (installed with the SDK for
+// out-of-tree plugins).
 class LayerConformance : public ::testing::TestWithParam<LayerExample> {
  protected:
   void SetUp() override {
     if (!bundled_registry().find(ComponentKind::layer, GetParam().layer))
       GTEST_SKIP() << "layer '" << GetParam().layer << "' is not built";
   }
-  LayerRig rig(std::uint64_t seed = kSeed) const {
-    return LayerRig(build_layer(bundled_registry(), GetParam().yaml), GetParam().input, kBatch, seed);
-  }
-  Matrix input(Rng& rng) const {
-    const auto& ex = GetParam();
-    Matrix x = random_matrix(ex.input.features, ex.input.steps * kBatch, rng, -1.5, 1.5);
-    if (ex.avoid_kink) push_away_from_zero(x, Scalar(0.1));
-    return x;
-  }
-  Matrix output_weights(Rng& rng) const {
-    const auto& ex = GetParam();
-    return random_matrix(ex.output.features, ex.output.steps * kBatch, rng);
-  }
-  // Moves parameters off their initial values (batch-norm gamma 1, beta 0,
-  // alpha = scale) so that the check sees generic values, and moves the
-  // running statistics with a few training batches.
-  void perturb(LayerRig& r, Rng& rng) const {
-    for (Index k = 0; k < r.params.size(); ++k)
-      r.params[k] += static_cast<Scalar>(std::uniform_real_distribution<double>(-0.3, 0.3)(rng));
-    for (int i = 0; i < 3; ++i) {
-      Matrix x = input(rng);
-      x = (x.array() * Scalar(1.5) + Scalar(0.4)).matrix();
-      r.forward(x, Mode::train, true);
-    }
-  }
 };
 
-TEST_P(LayerConformance, ShapesAndTensors) {
-  const auto& ex = GetParam();
-  auto built = build_layer(bundled_registry(), ex.yaml);
-  const Shape out = built.layer->configure(ex.input);
-  EXPECT_EQ(out.features, ex.output.features);
-  EXPECT_EQ(out.steps, ex.output.steps);
-  expect_tiling(built.layer->tensors(), built.layer->param_count(), "parameter");
-  expect_tiling(built.layer->buffer_tensors(), built.layer->buffer_count(), "buffer");
-  // Parameter and buffer names together must be unique: they share one state_dict.
-  std::set<std::string> all;
-  for (const auto& t : built.layer->tensors()) all.insert(t.name);
-  for (const auto& t : built.layer->buffer_tensors())
-    EXPECT_TRUE(all.insert(t.name).second) << "buffer '" << t.name << "' has a parameter's name";
-}
+TEST_P(LayerConformance, ShapesAndTensors) { check_layer_shapes_and_tensors(GetParam()); }
 
-TEST_P(LayerConformance, GradientsMatchFiniteDifferences) {
-  Rng rng(7);
-  LayerRig r = rig();
-  perturb(r, rng);
-  for (Mode mode : {Mode::train, Mode::eval}) {
-    SCOPED_TRACE(mode == Mode::train ? "train mode" : "eval mode");
-    const Matrix x = input(rng);
-    const Matrix w = output_weights(rng);
-    const Vector buffers_before = r.buffers;
-    const auto check = check_gradients(r, x, w, mode);
-    if (std::getenv("GRADLAB_SHOW_GRADCHECK")) std::cout << GetParam().label << ":\n" << check.report();
-    EXPECT_TRUE(check.ok()) << GetParam().label << " gradient mismatch (tolerance " << check.tolerance << "):\n"
-                            << check.report();
-    EXPECT_TRUE(same_bits(r.buffers, buffers_before)) << "the gradient check changed buffers";
-  }
-}
+TEST_P(LayerConformance, GradientsMatchFiniteDifferences) { check_layer_gradients(GetParam()); }
 
-TEST_P(LayerConformance, SameSeedGivesIdenticalResults) {
-  LayerRig a = rig(kSeed), b = rig(kSeed);
-  EXPECT_TRUE(same_bits(a.params, b.params));
-  EXPECT_TRUE(same_bits(a.buffers, b.buffers));
-  Rng rng(3);
-  const Matrix x = input(rng);
-  EXPECT_TRUE(same_bits(a.forward(x, Mode::train, true), b.forward(x, Mode::train, true)));
-  EXPECT_TRUE(same_bits(a.buffers, b.buffers));
-  const Matrix ya = a.forward(x, Mode::eval), yb = b.forward(x, Mode::eval);
-  EXPECT_TRUE(same_bits(ya, yb));
-  EXPECT_TRUE(ya.allFinite());
-}
+TEST_P(LayerConformance, SameSeedGivesIdenticalResults) { check_layer_determinism(GetParam()); }
 
-TEST_P(LayerConformance, BackwardAccumulatesAndUsesTheLatestForward) {
-  Rng rng(11);
-  LayerRig a = rig(), b = rig();
-  const Matrix x1 = input(rng), x2 = input(rng);
-  const Matrix w = output_weights(rng);
-  for (Mode mode : {Mode::train, Mode::eval}) {
-    SCOPED_TRACE(mode == Mode::train ? "train mode" : "eval mode");
-    // a: forward on another batch first, then forward/backward on x2.
-    a.grads.setZero();
-    a.forward(x1, mode);
-    const Matrix ya = a.forward(x2, mode);
-    const Matrix gin1 = a.backward(x2, ya, w, mode);
-    const Vector g1 = a.grads;
-    EXPECT_TRUE(gin1.allFinite()) << "backward left input-gradient entries unwritten";
-    // b: a fresh instance, only x2. Same numbers: nothing stale was read.
-    b.grads.setZero();
-    const Matrix yb = b.forward(x2, mode);
-    const Matrix ginb = b.backward(x2, yb, w, mode);
-    EXPECT_TRUE(same_bits(ya, yb));
-    EXPECT_TRUE(same_bits(gin1, ginb));
-    EXPECT_TRUE(same_bits(a.grads, b.grads));
-    // A second backward adds the same gradient again; grad_in is overwritten.
-    const Matrix gin2 = a.backward(x2, ya, w, mode);
-    EXPECT_TRUE(same_bits(gin1, gin2)) << "the input gradient must be written, not accumulated";
-    const double scale = g1.size() ? std::max<double>(1e-6, g1.cwiseAbs().maxCoeff()) : 1.0;
-    for (Index k = 0; k < g1.size(); ++k)
-      ASSERT_NEAR(a.grads[k], 2 * g1[k], 1e-5 * scale) << "parameter gradient " << k << " not accumulated";
-    // Without an input gradient (first layer of a network) the parameter gradients are the same.
-    LayerRig c = rig();
-    c.grads.setZero();
-    const Matrix yc = c.forward(x2, mode);
-    c.backward(x2, yc, w, mode, false);
-    EXPECT_TRUE(same_bits(c.grads, b.grads)) << "parameter gradients differ when grad_in is null";
-    if (g1.size() > 0) {
-      EXPECT_GT(g1.cwiseAbs().maxCoeff(), 0) << "a parameterised layer produced an all-zero gradient";
-    }
-  }
-}
+TEST_P(LayerConformance, BackwardAccumulatesAndUsesTheLatestForward) { check_layer_backward_accumulates(GetParam()); }
 
-TEST_P(LayerConformance, ForwardWithoutUpdateLeavesBuffers) {
-  Rng rng(5);
-  LayerRig r = rig();
-  perturb(r, rng);
-  const Vector before = r.buffers;
-  const Matrix x = input(rng);
-  r.forward(x, Mode::train, false);
-  EXPECT_TRUE(same_bits(r.buffers, before)) << "train-mode forward with update_statistics=false changed buffers";
-  r.forward(x, Mode::eval, false);
-  r.forward(x, Mode::eval, true);  // eval never updates statistics
-  EXPECT_TRUE(same_bits(r.buffers, before)) << "eval-mode forward changed buffers";
-}
+TEST_P(LayerConformance, ForwardWithoutUpdateLeavesBuffers) { check_layer_forward_without_update(GetParam()); }
 
-TEST_P(LayerConformance, SaturationIsAFraction) {
-  Rng rng(9);
-  LayerRig r = rig();
-  const Matrix x = input(rng);
-  const Matrix y = r.forward(x, Mode::train);
-  const double s =
-      r.layer->saturation(ConstMatrixMap(x.data(), x.rows(), x.cols()), ConstMatrixMap(y.data(), y.rows(), y.cols()),
-                          LayerRig::context(Mode::train, false, r.batch_of(x)));
-  EXPECT_GE(s, 0.0);
-  EXPECT_LE(s, 1.0);
-}
+TEST_P(LayerConformance, SaturationIsAFraction) { check_layer_saturation(GetParam()); }
 
 INSTANTIATE_TEST_SUITE_P(Bundled, LayerConformance, ::testing::ValuesIn(examples()),
                          [](const ::testing::TestParamInfo<LayerExample>& info) { return info.param.label; });

@@ -28,9 +28,19 @@
 
 #include "gradlab/core/registry.hpp"
 #include "gradlab/core/spec.hpp"
+// In gradlab's own test binary the helpers of tests/test_support.hpp come along
+// (its tests rely on them); installed, for an out-of-tree plugin's conformance
+// test, there is no such file.
+#if __has_include("test_support.hpp")
 #include "test_support.hpp"
+#endif
 
 namespace gradlab::test {
+
+// The registry the harness builds initializers (and, by default, layers) from:
+// the bundled plugins in gradlab's tests; in gradlab_conformance also the
+// plugin under test. Defined by the test program.
+const Registry& bundled_registry();
 
 // Parameters of `node` validated against the component's schema, as the spec
 // parser does (keys in `reserved` belong to the host).

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "conformance/conformance.hpp"
 #include "gradlab/core/spec.hpp"
 #include "test_support.hpp"
 
@@ -34,34 +35,10 @@ std::shared_ptr<Optimizer> make(const std::string& name, const std::string& yaml
   return test::bundled_registry().make_optimizer(name, params_for(name, yaml));
 }
 
-// The quadratic every optimizer is tested on.
-const Vec kA = {1.0, 4.0, 0.5, 2.0};
-const Vec kX0 = {1.0, -0.5, 2.0, -1.5};
-
-double loss_of(const Vec& x) {
-  double f = 0;
-  for (std::size_t i = 0; i < x.size(); ++i) f += 0.5 * kA[i] * x[i] * x[i];
-  return f;
-}
-
-// Takes `steps` steps from kX0 (after reset); returns x after each step.
-std::vector<Vec> run_quadratic(Optimizer& opt, int steps) {
-  const Index n = Index(kX0.size());
-  Vector x(n), g(n);
-  for (Index i = 0; i < n; ++i) x[i] = Scalar(kX0[i]);
-  opt.reset(n);
-  std::vector<Vec> out;
-  for (int t = 1; t <= steps; ++t) {
-    Vec xd(x.data(), x.data() + n);
-    for (Index i = 0; i < n; ++i) g[i] = Scalar(kA[i]) * x[i];
-    StepInfo info;
-    info.iteration = t;
-    info.loss = loss_of(xd);
-    opt.step(VectorMap(x.data(), n), ConstVectorMap(g.data(), n), info);
-    out.emplace_back(x.data(), x.data() + n);
-  }
-  return out;
-}
+// The quadratic every optimizer is tested on (conformance.hpp).
+const Vec kA = test::quadratic_a();
+const Vec kX0 = test::quadratic_x0();
+using test::run_quadratic;
 
 // Hand-computed iterates x_1, x_2, ... for one coordinate (a, x0).
 using PerCoordinate = std::function<Vec(double a, double x0)>;
@@ -265,15 +242,15 @@ TEST(OptimizerConformance, ResetClearsAllState) {
   for (const auto* e : test::bundled_registry().entries(ComponentKind::optimizer)) {
     auto it = quadratic_cases().find(e->info.name);
     if (it == quadratic_cases().end()) continue;
-    for (const auto& c : it->second) {
-      auto fresh = make(e->info.name, c.params);
-      const auto first = run_quadratic(*fresh, 1);
-      auto used = make(e->info.name, c.params);
-      run_quadratic(*used, 4);
-      const auto again = run_quadratic(*used, 1);  // run_quadratic calls reset()
-      EXPECT_EQ(again[0], first[0]) << e->info.name << " " << c.params;
-    }
+    for (const auto& c : it->second) test::check_optimizer_reset_clears_state(e->info.name, c.params);
   }
+}
+
+// With its defaults every optimizer descends the quadratic without a
+// non-finite step (conformance.hpp; the check out-of-tree plugins get).
+TEST(OptimizerConformance, DefaultsDescendAQuadratic) {
+  for (const auto* e : test::bundled_registry().entries(ComponentKind::optimizer))
+    test::check_optimizer_descends(e->info.name, "{}");
 }
 
 TEST(OptimizerConformance, DefaultsAreTheDocumentedOnes) {

@@ -128,7 +128,10 @@ TEST(Mpi, EveryRankRunsRunsAndEachRunRecordsItsMachine) {
   // Rank 1 gets a machine name of its own (a UTS namespace), where allowed.
   if (test::run_shell("unshare -u true").exit_code != 0) GTEST_SKIP() << "unshare -u is not allowed here";
   test::TempDir dir;
-  test::write_text(dir / "s.yaml", small_study("hosts", 2, 2));
+  // 8 runs of 30 epochs (about a second in all): long enough that rank 1,
+  // slow to start on a loaded machine, still asks for work before rank 0's own
+  // thread has taken every run (with 2 epochs, rank 0 sometimes did).
+  test::write_text(dir / "s.yaml", small_study("hosts", 30, 2));
   test::write_text(dir / "rank.sh",
                    "#!/bin/sh\nif [ \"$OMPI_COMM_WORLD_RANK\" = 1 ]; then exec unshare -u sh -c 'hostname "
                    "gradlab-rank-1 && exec \"$0\" \"$@\"' \"$@\"; else exec \"$@\"; fi\n");
