@@ -29,10 +29,21 @@ struct Table {
   std::vector<std::vector<nlohmann::json>> rows;  // values as JSON (numbers, strings, null)
 };
 
-enum class TableKind { metrics, layers, lags, pretraining };
+enum class TableKind { metrics, layers, lags, pretraining, steps };
+
+// A probe row's values in long form: (probe name, value); update_ratio only
+// where it was measured (layers with parameters, after a training step).
+std::vector<std::pair<const char*, double>> probe_values(const LayerProbe& l) {
+  std::vector<std::pair<const char*, double>> values{{"grad_norm", l.grad_norm},
+                                                     {"weight_norm", l.weight_norm},
+                                                     {"saturation", l.saturation},
+                                                     {"output_grad_norm", l.output_grad_norm}};
+  if (l.update_ratio) values.emplace_back("update_ratio", *l.update_ratio);
+  return values;
+}
 
 Table build_table(const study::StudyRecords& records, TableKind kind) {
-  const bool layers = kind == TableKind::layers || kind == TableKind::lags;
+  const bool layers = kind == TableKind::layers || kind == TableKind::lags || kind == TableKind::steps;
   Table t;
   std::vector<std::string> axes;
   for (const auto& run : records.runs)
@@ -45,6 +56,8 @@ Table build_table(const study::StudyRecords& records, TableKind kind) {
     for (const char* c : {"layer", "layer_type", "lag", "probe", "value"}) fixed.push_back(c);
   else if (kind == TableKind::pretraining)
     for (const char* c : {"metric", "step", "value"}) fixed.push_back(c);
+  else if (kind == TableKind::steps)
+    for (const char* c : {"step", "layer", "layer_type", "probe", "value"}) fixed.push_back(c);
   else
     for (const char* c : {"metric", "value"}) fixed.push_back(c);
   t.columns = {"key", "variant", "grid"};
@@ -64,6 +77,17 @@ Table build_table(const study::StudyRecords& records, TableKind kind) {
           row.insert(row.end(), {0, metric, static_cast<std::int64_t>(k), number(values[k])});
           t.rows.push_back(std::move(row));
         }
+      continue;
+    }
+    if (kind == TableKind::steps) {
+      // The probes after every N-th training step (probes.every_steps).
+      for (const auto& p : run.step_probes)
+        for (const auto& l : p.layers)
+          for (const auto& [name, v] : probe_values(l)) {
+            auto row = head;
+            row.insert(row.end(), {p.epoch, p.step, static_cast<std::int64_t>(l.index), l.type, name, number(v)});
+            t.rows.push_back(std::move(row));
+          }
       continue;
     }
     for (const auto& e : run.epochs) {
@@ -106,9 +130,7 @@ Table build_table(const study::StudyRecords& records, TableKind kind) {
         continue;
       }
       for (const auto& l : e.layers) {
-        const std::pair<const char*, double> probes[] = {
-            {"grad_norm", l.grad_norm}, {"weight_norm", l.weight_norm}, {"saturation", l.saturation}};
-        for (const auto& [name, v] : probes) {
+        for (const auto& [name, v] : probe_values(l)) {
           auto row = head;
           row.insert(row.end(), {e.epoch, static_cast<std::int64_t>(l.index), l.type, name, number(v)});
           t.rows.push_back(std::move(row));
@@ -155,7 +177,8 @@ int export_command(const std::vector<std::string>& args) {
       "table,t", po::value<std::string>()->default_value("metrics"),
       "metrics (run x epoch x metric), layers (run x epoch x layer x probe) or lags (run x epoch x recurrent layer "
       "x lag x probe: the error flow by lag) or pretraining (run x metric x step: what the pretraining "
-      "strategy recorded)")("output,o", po::value<std::string>(), "write to this file (default: standard output)");
+      "strategy recorded) or steps (run x training step x layer x probe: probes.every_steps)")(
+      "output,o", po::value<std::string>(), "write to this file (default: standard output)");
   auto line = parse_command_line(args, options);
   const po::variables_map& vm = line.vm;
   if (vm.count("help")) {
@@ -170,14 +193,15 @@ int export_command(const std::vector<std::string>& args) {
   const std::string format = vm["format"].as<std::string>(), table = vm["table"].as<std::string>();
   if (format != "csv" && format != "json")
     throw InputError("--format", "expected csv or json, got " + quote_text(format));
-  if (table != "metrics" && table != "layers" && table != "lags" && table != "pretraining")
-    throw InputError("--table", "expected metrics, layers, lags or pretraining, got " + quote_text(table));
+  if (table != "metrics" && table != "layers" && table != "lags" && table != "pretraining" && table != "steps")
+    throw InputError("--table", "expected metrics, layers, lags, pretraining or steps, got " + quote_text(table));
   std::optional<OutputFile> output;
   if (vm.count("output")) output = OutputFile::prepare("--output", vm["output"].as<std::string>());
   const auto records = study::load_records(words[0]);
   const auto t = build_table(records, table == "layers"        ? TableKind::layers
                                       : table == "lags"        ? TableKind::lags
                                       : table == "pretraining" ? TableKind::pretraining
+                                      : table == "steps"       ? TableKind::steps
                                                                : TableKind::metrics);
   const std::string bytes = format == "csv" ? to_csv(t) : to_json_records(t);
   if (output)

@@ -302,28 +302,70 @@ std::string flow_ratio(const EpochRecord& record) {
   return buffer;
 }
 
+// Ratio of the first to the last update ratio (|dw|/|w| over the last step)
+// among layers with parameters: whether the layers near the input learn as
+// fast as those near the output. Empty without a step before the probe.
+std::string update_flow_ratio(const EpochRecord& record) {
+  const LayerProbe* first = nullptr;
+  const LayerProbe* last = nullptr;
+  for (const auto& l : record.layers)
+    if (l.param_count > 0 && l.update_ratio) {
+      if (!first) first = &l;
+      last = &l;
+    }
+  if (!first || first == last || !(*last->update_ratio > 0) ||
+      !std::isfinite(*first->update_ratio / *last->update_ratio))
+    return "";
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.2e@%lld", *first->update_ratio / *last->update_ratio,
+                (long long)record.epoch);
+  return buffer;
+}
+
+// The update-ratio flow at the first and the last probed epoch that followed a
+// training step (epoch 0 has none): "  |u_first|/|u_last| 1.2e+00@1 3.4e-01@30".
+std::string update_flow_summary(const RunSummary& s) {
+  const EpochRecord *first = nullptr, *last = nullptr;
+  for (const auto& e : s.epochs)
+    if (!update_flow_ratio(e).empty()) {
+      if (!first) first = &e;
+      last = &e;
+    }
+  if (!first) return "";
+  std::string out = "  |u_first|/|u_last| " + update_flow_ratio(*first);
+  if (last != first) out += " " + update_flow_ratio(*last);
+  return out;
+}
+
 // Per-layer gradient flow, first and last probed epoch side by side.
-void print_layer_table(const EpochRecord& first, const EpochRecord* last) {
+void print_layer_table(std::FILE* out, const EpochRecord& first, const EpochRecord* last) {
   if (first.layers.empty()) return;
-  std::printf("%5s  %-12s %9s  %12s %12s %10s", "layer", "type", "params", "grad_norm@0", "weight@0", "satur@0");
-  if (last && last != &first)
-    std::printf("  %12s %10s", ("grad_norm@" + std::to_string(last->epoch)).c_str(),
-                ("satur@" + std::to_string(last->epoch)).c_str());
-  std::printf("\n");
+  std::fprintf(out, "%5s  %-12s %9s  %12s %12s %12s %10s", "layer", "type", "params", "grad_norm@0", "out_grad@0",
+               "weight@0", "satur@0");
+  if (last && last != &first) {
+    const std::string at = "@" + std::to_string(last->epoch);
+    std::fprintf(out, "  %12s %12s %12s %10s", ("grad_norm" + at).c_str(), ("out_grad" + at).c_str(),
+                 ("update" + at).c_str(), ("satur" + at).c_str());
+  }
+  std::fprintf(out, "\n");
   for (std::size_t i = 0; i < first.layers.size(); ++i) {
     const auto& l = first.layers[i];
-    std::printf("%5lld  %-12s %9lld  %12.3e %12.3e %10.3f", (long long)l.index, l.type.c_str(),
-                (long long)l.param_count, l.grad_norm, l.weight_norm, l.saturation);
-    if (last && last != &first && i < last->layers.size())
-      std::printf("  %12.3e %10.3f", last->layers[i].grad_norm, last->layers[i].saturation);
-    std::printf("\n");
+    std::fprintf(out, "%5lld  %-12s %9lld  %12.3e %12.3e %12.3e %10.3f", (long long)l.index, l.type.c_str(),
+                 (long long)l.param_count, l.grad_norm, l.output_grad_norm, l.weight_norm, l.saturation);
+    if (last && last != &first && i < last->layers.size()) {
+      const auto& r = last->layers[i];
+      char update[32] = "-";  // no parameters: nothing updated
+      if (r.update_ratio) std::snprintf(update, sizeof update, "%.3e", *r.update_ratio);
+      std::fprintf(out, "  %12.3e %12.3e %12s %10.3f", r.grad_norm, r.output_grad_norm, update, r.saturation);
+    }
+    std::fprintf(out, "\n");
   }
 }
 
 // Error flow by lag of each recurrent layer: |d loss / d h| (and the cell's)
 // at log-spaced lags before the sequences' last step, first and last probed
 // epoch. An exponential fall along a row is the vanishing gradient in time.
-void print_lag_table(const EpochRecord& first, const EpochRecord* last) {
+void print_lag_table(std::FILE* out, const EpochRecord& first, const EpochRecord* last) {
   for (std::size_t i = 0; i < first.layers.size(); ++i) {
     const auto& l = first.layers[i];
     if (l.grad_by_lag.empty()) continue;
@@ -331,18 +373,18 @@ void print_lag_table(const EpochRecord& first, const EpochRecord* last) {
     for (std::size_t k : {0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000})
       if (k < l.grad_by_lag.size()) lags.push_back(k);
     if (lags.back() != l.grad_by_lag.size() - 1) lags.push_back(l.grad_by_lag.size() - 1);
-    std::printf("error flow by lag, layer %lld (%s): norm of d(loss)/d(state) at lag k steps before the end\n",
-                (long long)l.index, l.type.c_str());
-    std::printf("  %-14s", "lag");
-    for (auto k : lags) std::printf(" %9zu", k);
-    std::printf("\n");
+    std::fprintf(out, "error flow by lag, layer %lld (%s): norm of d(loss)/d(state) at lag k steps before the end\n",
+                 (long long)l.index, l.type.c_str());
+    std::fprintf(out, "  %-14s", "lag");
+    for (auto k : lags) std::fprintf(out, " %9zu", k);
+    std::fprintf(out, "\n");
     auto row = [&](const char* what, const EpochRecord& e, bool cell) {
       if (i >= e.layers.size()) return;
       const auto& values = cell ? e.layers[i].cell_grad_by_lag : e.layers[i].grad_by_lag;
       if (values.empty()) return;
-      std::printf("  %-14s", (std::string(what) + "@" + std::to_string(e.epoch)).c_str());
-      for (auto k : lags) std::printf(" %9.2e", k < values.size() ? values[k] : 0.0);
-      std::printf("\n");
+      std::fprintf(out, "  %-14s", (std::string(what) + "@" + std::to_string(e.epoch)).c_str());
+      for (auto k : lags) std::fprintf(out, " %9.2e", k < values.size() ? values[k] : 0.0);
+      std::fprintf(out, "\n");
     };
     row("h", first, false);
     if (last && last != &first) row("h", *last, false);
@@ -356,7 +398,8 @@ int train_command(const std::vector<std::string>& args) {
   options.add_options()("help,h", "show this help")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a spec key, e.g. --set optimizer.lr=0.05 or --set model.layers.0.repeat=5 (repeatable)")(
-      "json", po::value<std::string>(), "write the run summary (JSON) to this file")(
+      "json", po::value<std::string>(),
+      "write the run summary (JSON) to this file; '-': to stdout, and the summary line to stderr")(
       "save-weights", po::value<std::string>(), "write the trained weights (safetensors, F32) to this file")(
       "load-weights", po::value<std::string>(), "start from these weights instead of the initializer")(
       "quiet,q", "no per-epoch progress lines")(
@@ -367,7 +410,8 @@ int train_command(const std::vector<std::string>& args) {
       "memory the run may plan to use (data set and model), e.g. 2G or 512M; larger inputs or models are "
       "refused before they are allocated (default: 3/4 of the memory the machine, cgroup and ulimit allow)")(
       "show-layers",
-      "print the per-layer probe table (gradient norm, weight norm, saturation) of epoch 0 and the last epoch, "
+      "print the per-layer probe table (gradient norm, output gradient norm, weight norm, saturation, update ratio) "
+      "of epoch 0 and the last probed epoch, "
       "and for recurrent layers the error flow by lag");
   options.add(plugin_dir_option());
   po::options_description hidden;
@@ -382,7 +426,8 @@ int train_command(const std::vector<std::string>& args) {
   if (vm.count("help")) {
     std::cout << options
               << "\nTrains the network the spec describes, printing one line per epoch to stderr and a summary "
-                 "line to stdout.\nA run whose loss becomes NaN/Inf ends with status 'diverged' (exit 0). Bad input "
+                 "line to stdout (to stderr with --json -, which writes the JSON to stdout).\nA run whose loss becomes "
+                 "NaN/Inf ends with status 'diverged' (exit 0). Bad input "
                  "exits with 2 and writes no output file.\n";
     return exit_ok;
   }
@@ -403,7 +448,10 @@ int train_command(const std::vector<std::string>& args) {
   RunSpec spec = load_run_spec(specs[0], overrides, *registry);
   // Refuse an output that cannot be written before training, not after it.
   std::optional<OutputFile> json_out, weights_out;
-  if (vm.count("json")) json_out = OutputFile::prepare("--json", vm["json"].as<std::string>());
+  // --json -: the JSON is all stdout carries, so `--json - | jq` reads it.
+  const bool json_to_stdout = vm.count("json") && vm["json"].as<std::string>() == "-";
+  std::FILE* text = json_to_stdout ? stderr : stdout;
+  if (vm.count("json") && !json_to_stdout) json_out = OutputFile::prepare("--json", vm["json"].as<std::string>());
   if (vm.count("save-weights"))
     weights_out = OutputFile::prepare("--save-weights", vm["save-weights"].as<std::string>());
   if (json_out && weights_out && json_out->same_target(*weights_out))
@@ -450,6 +498,13 @@ int train_command(const std::vector<std::string>& args) {
     }
   };
   if (json_out) write(*json_out, [&] { return to_json(s).dump(2) + "\n"; });
+  if (json_to_stdout) {
+    std::cout << to_json(s).dump(2) << "\n" << std::flush;
+    if (!std::cout) {
+      std::cerr << "gradlab: error: --json -: writing the run summary to stdout failed\n";
+      write_failed = true;
+    }
+  }
   if (weights_out) {
     if (s.status == RunStatus::ok)
       write(*weights_out, [&] { return weights_bytes(*result.network, {{"spec", spec.effective.dump()}}); });
@@ -460,8 +515,8 @@ int train_command(const std::vector<std::string>& args) {
     const EpochRecord* last_probed = nullptr;
     for (const auto& e : s.epochs)
       if (!e.layers.empty()) last_probed = &e;
-    print_layer_table(s.epochs.front(), last_probed);
-    print_lag_table(s.epochs.front(), last_probed);
+    print_layer_table(text, s.epochs.front(), last_probed);
+    print_lag_table(text, s.epochs.front(), last_probed);
   }
   // The record the final model matches (early stopping may restore an earlier epoch's weights).
   const auto& last = final_epoch(s) ? *final_epoch(s) : EpochRecord{};
@@ -481,20 +536,22 @@ int train_command(const std::vector<std::string>& args) {
     return std::string(text);
   };
   if (regression)
-    std::printf("status %s  epochs %lld  train_mse %s  test_mse %s%s%s  %.2fs\n", to_string(s.status),
-                (long long)s.epochs_run, mse(last.train_loss).c_str(), mse(last.test_loss).c_str(), solved.c_str(),
-                s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
+    std::fprintf(text, "status %s  epochs %lld  train_mse %s  test_mse %s%s%s%s  %.2fs\n", to_string(s.status),
+                 (long long)s.epochs_run, mse(last.train_loss).c_str(), mse(last.test_loss).c_str(), solved.c_str(),
+                 s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), update_flow_summary(s).c_str(),
+                 s.seconds);
   else
-    std::printf("status %s  epochs %lld  train_loss %s  train_acc %s  test_acc %s%s%s  %.2fs\n", to_string(s.status),
-                (long long)s.epochs_run, number(last.train_loss).c_str(), number(last.train_accuracy).c_str(),
-                number(last.test_accuracy).c_str(), solved.c_str(),
-                s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), s.seconds);
+    std::fprintf(text, "status %s  epochs %lld  train_loss %s  train_acc %s  test_acc %s%s%s%s  %.2fs\n",
+                 to_string(s.status), (long long)s.epochs_run, number(last.train_loss).c_str(),
+                 number(last.train_accuracy).c_str(), number(last.test_accuracy).c_str(), solved.c_str(),
+                 s.epochs.empty() ? "" : flow_ratio(s.epochs.front()).c_str(), update_flow_summary(s).c_str(),
+                 s.seconds);
   if (s.status == RunStatus::diverged)
-    std::printf("diverged in epoch %lld: %s\n", (long long)s.diverged_epoch.value_or(0), s.message.c_str());
-  std::fflush(stdout);
+    std::fprintf(text, "diverged in epoch %lld: %s\n", (long long)s.diverged_epoch.value_or(0), s.message.c_str());
+  std::fflush(text);
   if (s.stopped_epoch)
-    std::printf("stopped early after epoch %lld; best epoch %lld%s\n", (long long)*s.stopped_epoch,
-                (long long)s.best_epoch.value_or(0), s.restored_best ? " (its weights restored)" : "");
+    std::fprintf(text, "stopped early after epoch %lld; best epoch %lld%s\n", (long long)*s.stopped_epoch,
+                 (long long)s.best_epoch.value_or(0), s.restored_best ? " (its weights restored)" : "");
   if (s.status == RunStatus::failed || s.status == RunStatus::cancelled) {
     if (s.status == RunStatus::cancelled)
       std::cerr << "gradlab: error: run cancelled\n";

@@ -1,6 +1,7 @@
 #include "gradlab/core/network.hpp"
 
 #include <cmath>
+#include <limits>
 
 #include "gradlab/core/error.hpp"
 #include "gradlab/core/io.hpp"
@@ -159,6 +160,7 @@ void Network::reserve(Index max_batch) {
   example_target_.resize(task_ == Task::regression ? outputs_ : 0, output_steps_);
   example_labels_.resize(static_cast<std::size_t>(output_steps_));
   lag_probes_.resize(layers_.size());
+  output_grad_norms_.assign(layers_.size(), 0.0);
   for (std::size_t i = 0; i < layers_.size(); ++i) {
     lag_probes_[i].hidden.assign(static_cast<std::size_t>(shapes_[i].steps), 0.0);
     lag_probes_[i].cell.assign(static_cast<std::size_t>(shapes_[i].steps), 0.0);
@@ -296,11 +298,12 @@ Index Network::count_solved(const BatchView& batch, const Split& split, Index fi
   return solved;
 }
 
-void Network::backward(const BatchView& batch, const ForwardContext& ctx, std::vector<LagProbe>* lag_probes) {
+void Network::backward(const BatchView& batch, const ForwardContext& ctx, std::vector<LagProbe>* lag_probes,
+                       double* output_grad_norms) {
   // output_loss wrote d(loss)/d(output) into the chain's output gradient.
   const MatrixMap grad_out = chain_.output_gradient(batch.batch);
   chain_.backward(input_view(batch), ConstMatrixMap(grad_out.data(), grad_out.rows(), grad_out.cols()), nullptr, ctx,
-                  lag_probes ? lag_probes->data() : nullptr);
+                  lag_probes ? lag_probes->data() : nullptr, output_grad_norms);
 }
 
 double Network::loss_and_gradient(const BatchView& batch) {
@@ -381,7 +384,10 @@ ModelScore Network::evaluate(const Split& split, const SuccessCriterion* success
   return result;
 }
 
-std::vector<LayerProbe> Network::probe(const BatchView& batch) {
+std::vector<LayerProbe> Network::probe(const BatchView& batch, const Vector* params_before) {
+  if (params_before && params_before->size() != params_.size())
+    throw std::logic_error("Network::probe: params_before has " + std::to_string(params_before->size()) +
+                           " values, the network " + std::to_string(params_.size()));
   reserve(batch.batch);
   const ForwardContext ctx = context(Mode::train, false, batch);
   forward(batch, layer_count(), ctx);
@@ -392,7 +398,8 @@ std::vector<LayerProbe> Network::probe(const BatchView& batch) {
     std::fill(lag.cell.begin(), lag.cell.end(), 0.0);
     lag.has_cell = lag.reported = false;
   }
-  backward(batch, ctx, &lag_probes_);
+  std::fill(output_grad_norms_.begin(), output_grad_norms_.end(), 0.0);
+  backward(batch, ctx, &lag_probes_, output_grad_norms_.data());
   std::vector<LayerProbe> rows;
   for (Index i = 0; i < layer_count(); ++i) {
     LayerProbe row;
@@ -406,6 +413,19 @@ std::vector<LayerProbe> Network::probe(const BatchView& batch) {
     }
     row.grad_norm = std::sqrt(g);
     row.weight_norm = std::sqrt(w);
+    row.output_grad_norm = output_grad_norms_[static_cast<std::size_t>(i)];
+    if (params_before && counts_[i] > 0) {
+      double delta = 0.0, before = 0.0;
+      for (Index k = 0; k < counts_[i]; ++k) {
+        const double b = double((*params_before)[offsets_[i] + k]);
+        const double d = double(params_[offsets_[i] + k]) - b;
+        delta += d * d;
+        before += b * b;
+      }
+      // All-zero weights before the step: 0 if they stayed zero, else infinite.
+      row.update_ratio = before > 0 ? std::sqrt(delta) / std::sqrt(before)
+                                    : (delta > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+    }
     ConstMatrixMap in = i == 0 ? input_view(batch) : chain_.output(i - 1, batch.batch);
     row.saturation = layers_[i].layer->saturation(in, chain_.output(i, batch.batch), ctx);
     const LagProbe& lag = lag_probes_[static_cast<std::size_t>(i)];

@@ -303,6 +303,35 @@ const EpochRecord* final_epoch(const RunSummary& s) {
   return &s.epochs.back();
 }
 
+namespace {
+
+nlohmann::json layers_json(const std::vector<LayerProbe>& layers) {
+  using nlohmann::json;
+  auto number = [](double v) -> json { return std::isfinite(v) ? json(v) : json(nullptr); };
+  json rows = json::array();
+  for (const auto& l : layers) {
+    json layer{{"index", l.index},
+               {"type", l.type},
+               {"param_count", l.param_count},
+               {"grad_norm", number(l.grad_norm)},
+               {"weight_norm", number(l.weight_norm)},
+               {"saturation", number(l.saturation)},
+               {"output_grad_norm", number(l.output_grad_norm)}};
+    if (l.update_ratio) layer["update_ratio"] = number(*l.update_ratio);
+    auto curve = [&](const std::vector<double>& values) {
+      json array = json::array();
+      for (double v : values) array.push_back(number(v));
+      return array;
+    };
+    if (!l.grad_by_lag.empty()) layer["grad_by_lag"] = curve(l.grad_by_lag);
+    if (!l.cell_grad_by_lag.empty()) layer["cell_grad_by_lag"] = curve(l.cell_grad_by_lag);
+    rows.push_back(layer);
+  }
+  return rows;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const RunSummary& s) {
   using nlohmann::json;
   auto number = [](double v) -> json { return std::isfinite(v) ? json(v) : json(nullptr); };
@@ -335,26 +364,15 @@ nlohmann::json to_json(const RunSummary& s) {
                                  {"seconds", e.seconds}};
     if (e.success_rate) row["success_rate"] = number(*e.success_rate);
     if (e.train_success_rate) row["train_success_rate"] = number(*e.train_success_rate);
-    if (!e.layers.empty()) {
-      row["layers"] = json::array();
-      for (const auto& l : e.layers) {
-        json layer{{"index", l.index},
-                   {"type", l.type},
-                   {"param_count", l.param_count},
-                   {"grad_norm", number(l.grad_norm)},
-                   {"weight_norm", number(l.weight_norm)},
-                   {"saturation", number(l.saturation)}};
-        auto curve = [&](const std::vector<double>& values) {
-          json array = json::array();
-          for (double v : values) array.push_back(number(v));
-          return array;
-        };
-        if (!l.grad_by_lag.empty()) layer["grad_by_lag"] = curve(l.grad_by_lag);
-        if (!l.cell_grad_by_lag.empty()) layer["cell_grad_by_lag"] = curve(l.cell_grad_by_lag);
-        row["layers"].push_back(layer);
-      }
-    }
+    if (!e.layers.empty()) row["layers"] = layers_json(e.layers);
     out["epochs"].push_back(row);
+  }
+  // Step probes (probes.every_steps) apart from the epochs, so an epoch row
+  // keeps meaning "after that epoch".
+  if (!s.step_probes.empty()) {
+    out["step_probes"] = json::array();
+    for (const auto& p : s.step_probes)
+      out["step_probes"].push_back({{"step", p.step}, {"epoch", p.epoch}, {"layers", layers_json(p.layers)}});
   }
   json final_row = json::object();
   if (const EpochRecord* final_record = final_epoch(s)) {
@@ -473,6 +491,17 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
 
   std::vector<std::int64_t> probe_order(static_cast<std::size_t>(probe_size));
   std::iota(probe_order.begin(), probe_order.end(), 0);
+  // update_ratio: the parameters as they were before training step
+  // `before_step`, copied only before a step that a probe follows (the last
+  // step of a probed epoch, every every_steps-th step), never on the others.
+  std::int64_t iteration = 0;  // training steps taken
+  Vector params_before = Vector::Zero(network->param_count());
+  std::int64_t before_step = -1;
+  auto probe_layers = [&] {
+    const bool stepped = iteration > 0 && before_step == iteration;
+    return network->probe(network->gather(data->train, probe_order.data(), probe_size),
+                          stepped ? &params_before : nullptr);
+  };
   auto record_epoch = [&](std::int64_t epoch, bool probe) {
     EpochRecord record;
     record.epoch = epoch;
@@ -488,7 +517,7 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
     record.success_rate = test.success_rate;
     record.train_success_rate = train.success_rate;
     if (probe) {
-      record.layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
+      record.layers = probe_layers();
       lap(summary.timing.probes);
     }
     record.seconds = seconds();
@@ -524,8 +553,14 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
     if (summary.status == RunStatus::ok && !summary.epochs.empty()) watch(summary.epochs.back());
   }
 
-  std::int64_t iteration = 0;
   const std::int64_t epochs = spec.training.epochs;
+  const std::int64_t every_steps = spec.probes.every_steps;
+  // Whether the record after `epoch` is probed (see the end of the epoch loop):
+  // with early stopping any evaluated epoch may be the last, and is probed then.
+  auto epoch_probed = [&](std::int64_t epoch) {
+    if (epoch % spec.training.eval_every != 0 && epoch != epochs) return false;
+    return epoch % spec.probes.every == 0 || epoch == epochs || stopper.has_value();
+  };
   const Index n = data->train.examples;
   StepInfo step;
   step.steps_per_epoch = (n + batch_size - 1) / batch_size;
@@ -560,6 +595,11 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
                                    std::to_string(step.lr_scale) + " at step " + std::to_string(step.iteration) +
                                    " (it must be finite and >= 0)");
       }
+      const bool last_of_epoch = first + batch_size >= n;
+      if ((every_steps > 0 && step.iteration % every_steps == 0) || (last_of_epoch && epoch_probed(epoch))) {
+        params_before = network->parameters();
+        before_step = step.iteration;
+      }
       const double loss = train_step(*network, *optimizer, data->train, order.data() + first, count, step,
                                      spec.clip_value, spec.clip_norm);
       if (!std::isfinite(loss)) {
@@ -568,6 +608,11 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
         break;
       }
       ++iteration;
+      if (every_steps > 0 && iteration % every_steps == 0) {
+        lap(summary.timing.train_steps);
+        summary.step_probes.push_back({iteration, epoch, probe_layers()});
+        lap(summary.timing.probes);
+      }
     }
     lap(summary.timing.train_steps);
     if (summary.status != RunStatus::ok) break;
@@ -588,7 +633,7 @@ void train_loop(const RunSpec& spec, const Dataset& dataset, Network& net, Optim
       summary.stopped_epoch = epoch;
       // The last record is probed, as the last epoch of a full run is.
       if (!probe) {
-        summary.epochs.back().layers = network->probe(network->gather(data->train, probe_order.data(), probe_size));
+        summary.epochs.back().layers = probe_layers();
         lap(summary.timing.probes);
       }
       break;

@@ -37,6 +37,34 @@ int launcher_rank() {
   return r > 0 ? r : 0;
 }
 
+namespace {
+
+// A layer probe row as an array; an absent update_ratio travels as null.
+nlohmann::json encode_layers(const std::vector<LayerProbe>& layers) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& l : layers)
+    out.push_back({l.index, l.type, l.param_count, l.grad_norm, l.weight_norm, l.saturation, l.grad_by_lag,
+                   l.cell_grad_by_lag, l.output_grad_norm,
+                   l.update_ratio ? nlohmann::json(*l.update_ratio) : nlohmann::json(nullptr)});
+  return out;
+}
+
+std::vector<LayerProbe> decode_layers(const nlohmann::json& rows) {
+  std::vector<LayerProbe> layers;
+  for (const auto& l : rows) {
+    LayerProbe p{l.at(0).get<Index>(),  l.at(1).get<std::string>(), l.at(2).get<Index>(),
+                 l.at(3).get<double>(), l.at(4).get<double>(),      l.at(5).get<double>()};
+    p.grad_by_lag = l.at(6).get<std::vector<double>>();
+    p.cell_grad_by_lag = l.at(7).get<std::vector<double>>();
+    p.output_grad_norm = l.at(8).get<double>();
+    if (!l.at(9).is_null()) p.update_ratio = l.at(9).get<double>();
+    layers.push_back(std::move(p));
+  }
+  return layers;
+}
+
+}  // namespace
+
 std::vector<std::uint8_t> encode_summary(const RunSummary& s) {
   using nlohmann::json;
   json out{
@@ -57,16 +85,17 @@ std::vector<std::uint8_t> encode_summary(const RunSummary& s) {
   if (!s.pretraining.empty()) out["pretraining"] = s.pretraining;
   for (const auto& p : s.plugins) out["plugins"].push_back({p.kind, p.name, p.version, p.plugin, p.path, p.params});
   for (const auto& e : s.epochs) {
-    json layers = json::array();
-    for (const auto& l : e.layers)
-      layers.push_back({l.index, l.type, l.param_count, l.grad_norm, l.weight_norm, l.saturation, l.grad_by_lag,
-                        l.cell_grad_by_lag});
+    json layers = encode_layers(e.layers);
     // Doubles go into CBOR as IEEE values (NaN and infinities included), so
     // they come back bit for bit; JSON text would turn them into null.
     // A success rate that is absent travels as null.
     auto optional = [](const std::optional<double>& v) { return v ? json(*v) : json(nullptr); };
     out["epochs"].push_back({e.epoch, e.train_loss, e.train_accuracy, e.test_loss, e.test_accuracy, e.seconds,
                              std::move(layers), optional(e.success_rate), optional(e.train_success_rate)});
+  }
+  if (!s.step_probes.empty()) {
+    out["step_probes"] = json::array();
+    for (const auto& p : s.step_probes) out["step_probes"].push_back({p.step, p.epoch, encode_layers(p.layers)});
   }
   return json::to_cbor(out);
 }
@@ -106,14 +135,14 @@ RunSummary decode_summary(const std::vector<std::uint8_t>& bytes) {
       r.test_loss = e.at(3).get<double>();
       r.test_accuracy = e.at(4).get<double>();
       r.seconds = e.at(5).get<double>();
-      for (const auto& l : e.at(6))
-        r.layers.push_back({l.at(0).get<Index>(), l.at(1).get<std::string>(), l.at(2).get<Index>(),
-                            l.at(3).get<double>(), l.at(4).get<double>(), l.at(5).get<double>(),
-                            l.at(6).get<std::vector<double>>(), l.at(7).get<std::vector<double>>()});
+      r.layers = decode_layers(e.at(6));
       if (!e.at(7).is_null()) r.success_rate = e.at(7).get<double>();
       if (!e.at(8).is_null()) r.train_success_rate = e.at(8).get<double>();
       s.epochs.push_back(std::move(r));
     }
+    if (in.contains("step_probes"))
+      for (const auto& p : in.at("step_probes"))
+        s.step_probes.push_back({p.at(0).get<std::int64_t>(), p.at(1).get<std::int64_t>(), decode_layers(p.at(2))});
     return s;
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("a run summary from another process is damaged: ") + e.what());

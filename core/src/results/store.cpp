@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS epochs (
 CREATE TABLE IF NOT EXISTS probes (
   run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL, layer INTEGER NOT NULL, type TEXT,
   param_count INTEGER, grad_norm REAL, weight_norm REAL, saturation REAL, PRIMARY KEY (run_id, epoch, layer));
+CREATE TABLE IF NOT EXISTS step_probes (
+  run_id INTEGER NOT NULL REFERENCES runs(id), step INTEGER NOT NULL, epoch INTEGER NOT NULL,
+  layer INTEGER NOT NULL, type TEXT, param_count INTEGER, grad_norm REAL, weight_norm REAL, saturation REAL,
+  output_grad_norm REAL, update_ratio REAL, PRIMARY KEY (run_id, step, layer));
 CREATE TABLE IF NOT EXISTS grad_by_lag (
   run_id INTEGER NOT NULL REFERENCES runs(id), epoch INTEGER NOT NULL, layer INTEGER NOT NULL,
   lag INTEGER NOT NULL, grad_norm REAL, cell_grad_norm REAL, PRIMARY KEY (run_id, epoch, layer, lag));
@@ -119,6 +123,8 @@ const std::pair<const char*, const char*> added_columns[] = {
     {"epochs", "success_rate REAL"},
     {"epochs", "train_success_rate REAL"},
     {"runs", "task TEXT"},  // NULL: classification (and every run recorded before regression was named)
+    {"probes", "output_grad_norm REAL"},
+    {"probes", "update_ratio REAL"},
 };
 
 sqlite3* open_db(const std::filesystem::path& file, int flags, const std::string& uri_suffix = "") {
@@ -291,7 +297,7 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
       if (!q.step()) throw OutputError("results database: run " + run.key + " is not in the plan");
       id = q.integer(0);
     }
-    for (const char* table : {"plugins", "epochs", "probes", "grad_by_lag", "pretraining"}) {
+    for (const char* table : {"plugins", "epochs", "probes", "step_probes", "grad_by_lag", "pretraining"}) {
       Statement del(db_, (std::string("DELETE FROM ") + table + " WHERE run_id=?").c_str());
       del.bind(1, id).run();
     }
@@ -331,7 +337,33 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
     Statement ep(db_,
                  "INSERT INTO epochs (run_id, epoch, train_loss, train_accuracy, test_loss, test_accuracy, seconds, "
                  "success_rate, train_success_rate) VALUES (?,?,?,?,?,?,?,?,?)");
-    Statement pr(db_, "INSERT INTO probes VALUES (?,?,?,?,?,?,?,?)");
+    Statement pr(db_,
+                 "INSERT INTO probes (run_id, epoch, layer, type, param_count, grad_norm, weight_norm, saturation, "
+                 "output_grad_norm, update_ratio) VALUES (?,?,?,?,?,?,?,?,?,?)");
+    Statement sp(db_, "INSERT INTO step_probes VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+    // The probe values from grad_norm on, at column `first` of `q`; an
+    // absent update_ratio (and a NaN or infinite one) is NULL.
+    auto bind_probe = [](Statement& q, int first, const LayerProbe& l) -> Statement& {
+      q.bind(first, l.grad_norm)
+          .bind(first + 1, l.weight_norm)
+          .bind(first + 2, l.saturation)
+          .bind(first + 3, l.output_grad_norm);
+      if (l.update_ratio && std::isfinite(*l.update_ratio))
+        q.bind(first + 4, *l.update_ratio);
+      else
+        q.null(first + 4);
+      return q;
+    };
+    for (const auto& p : s.step_probes)
+      for (const auto& l : p.layers) {
+        sp.bind(1, id)
+            .bind(2, p.step)
+            .bind(3, p.epoch)
+            .bind(4, static_cast<std::int64_t>(l.index))
+            .bind(5, l.type)
+            .bind(6, static_cast<std::int64_t>(l.param_count));
+        bind_probe(sp, 7, l).run();
+      }
     Statement lag(db_, "INSERT INTO grad_by_lag VALUES (?,?,?,?,?,?)");
     Statement pre(db_, "INSERT INTO pretraining VALUES (?,?,?,?)");
     for (const auto& [metric, values] : s.pretraining)
@@ -373,16 +405,14 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
             lag.null(6);
           lag.run();
         }
-      for (const auto& l : e.layers)
+      for (const auto& l : e.layers) {
         pr.bind(1, id)
             .bind(2, e.epoch)
             .bind(3, static_cast<std::int64_t>(l.index))
             .bind(4, l.type)
-            .bind(5, static_cast<std::int64_t>(l.param_count))
-            .bind(6, l.grad_norm)
-            .bind(7, l.weight_norm)
-            .bind(8, l.saturation)
-            .run();
+            .bind(5, static_cast<std::int64_t>(l.param_count));
+        bind_probe(pr, 6, l).run();
+      }
     }
     exec("COMMIT");
   } catch (...) {
@@ -477,9 +507,13 @@ StudyRecords load_records(const std::filesystem::path& dir) {
       }
     }
     {
-      Statement q(db,
-                  "SELECT run_id, epoch, layer, type, param_count, grad_norm, weight_norm, saturation FROM probes "
-                  "ORDER BY run_id, epoch, layer");
+      // A database from before output_grad_norm and update_ratio reads them as absent.
+      const bool flow = has_column(db, "probes", "update_ratio");
+      Statement q(
+          db, (std::string("SELECT run_id, epoch, layer, type, param_count, grad_norm, weight_norm, "
+                           "saturation, ") +
+               (flow ? "output_grad_norm, update_ratio" : "NULL, NULL") + " FROM probes ORDER BY run_id, epoch, layer")
+                  .c_str());
       while (q.step()) {
         auto it = by_id.find(q.integer(0));
         if (it == by_id.end()) continue;
@@ -494,7 +528,31 @@ StudyRecords load_records(const std::filesystem::path& dir) {
         l.grad_norm = q.real(5);
         l.weight_norm = q.real(6);
         l.saturation = q.real(7);
+        l.output_grad_norm = q.real(8);
+        if (!q.is_null(9)) l.update_ratio = q.real(9);
         e->layers.push_back(std::move(l));
+      }
+    }
+    if (has_table(db, "step_probes")) {
+      Statement q(db,
+                  "SELECT run_id, step, epoch, layer, type, param_count, grad_norm, weight_norm, saturation, "
+                  "output_grad_norm, update_ratio FROM step_probes ORDER BY run_id, step, layer");
+      while (q.step()) {
+        auto it = by_id.find(q.integer(0));
+        if (it == by_id.end()) continue;
+        auto& steps = records.runs[it->second].step_probes;
+        const std::int64_t step = q.integer(1);
+        if (steps.empty() || steps.back().step != step) steps.push_back({step, q.integer(2), {}});
+        LayerProbe l;
+        l.index = q.integer(3);
+        l.type = q.text(4);
+        l.param_count = q.integer(5);
+        l.grad_norm = q.real(6);
+        l.weight_norm = q.real(7);
+        l.saturation = q.real(8);
+        l.output_grad_norm = q.real(9);
+        if (!q.is_null(10)) l.update_ratio = q.real(10);
+        steps.back().layers.push_back(std::move(l));
       }
     }
     if (has_column(db, "grad_by_lag", "cell_grad_norm")) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -117,8 +118,10 @@ class LayerChain {
   }
 
   // lag_probes: null, or one LagProbe per layer, handed to layer j in its backward.
+  // output_grad_norms: null, or one slot per layer that receives the L2 norm
+  // of d(loss)/d(output of layer j) (a probe's reading; training passes null).
   void backward(ConstMatrixMap in, ConstMatrixMap grad_out, MatrixMap* grad_in, const ForwardContext& ctx,
-                LagProbe* lag_probes = nullptr) {
+                LagProbe* lag_probes = nullptr, double* output_grad_norms = nullptr) {
     const Index batch = ctx.batch;
     ForwardContext layer_ctx = ctx;
     const Scalar* g = grad_out.data();
@@ -126,6 +129,8 @@ class LayerChain {
       const Shape si = shapes_[static_cast<std::size_t>(j)], so = shapes_[static_cast<std::size_t>(j + 1)];
       ConstMatrixMap layer_in = j == 0 ? in : output(j - 1, batch);
       ConstMatrixMap layer_grad_out(g, so.features, so.steps * batch);
+      // Read here: the ping-pong buffer holding it is overwritten two layers on.
+      if (output_grad_norms) output_grad_norms[j] = std::sqrt(layer_grad_out.template cast<double>().squaredNorm());
       layer_ctx.lag_probe = lag_probes ? &lag_probes[j] : nullptr;
       if (j == 0) {
         layer(0).backward(layer_in, output(0, batch), layer_grad_out, grad_in, layer_ctx);

@@ -29,9 +29,15 @@ struct LayerProbe {
   Index index = 0;
   std::string type;
   Index param_count = 0;
-  double grad_norm = 0.0;
+  double grad_norm = 0.0;  // |d(mean loss)/d(parameters)| on the probe batch; 0 without parameters
   double weight_norm = 0.0;
   double saturation = 0.0;
+  // |d(mean loss)/d(layer output)| on the probe batch: the backpropagated
+  // error itself, defined for layers without parameters too.
+  double output_grad_norm = 0.0;
+  // |w_after - w_before| / |w_before| over the last training step before the
+  // probe; absent for layers without parameters and when no step was taken.
+  std::optional<double> update_ratio;
   // Recurrent layers only (else empty): the error flow by lag, lag 0 first
   // (LagProbe), and for layers with a cell state the same for the cell.
   std::vector<double> grad_by_lag;
@@ -104,7 +110,9 @@ class Network final : public Model {
   // fraction of examples it counts as solved.
   ModelScore evaluate(const Split& split, const SuccessCriterion* success = nullptr) override;
   // Gradient probe on one batch, train-mode statistics, nothing updated.
-  std::vector<LayerProbe> probe(const BatchView& batch);
+  // params_before: null, or the parameters as they were before the last
+  // training step (param_count() values), for each layer's update_ratio.
+  std::vector<LayerProbe> probe(const BatchView& batch, const Vector* params_before = nullptr);
 
   std::vector<NamedTensor> named_tensors(bool include_buffers = true);
   VectorMap buffers() { return VectorMap(buffers_.data(), buffers_.size()); }
@@ -154,8 +162,10 @@ class Network final : public Model {
   // Fraction-of-solved bookkeeping for evaluate(): examples of `batch` that
   // `success` counts as solved (the batch's examples start at `first` in split).
   Index count_solved(const BatchView& batch, const Split& split, Index first, const SuccessCriterion& success);
-  // lag_probes: null, or one LagProbe per layer, handed to it in its backward.
-  void backward(const BatchView& batch, const ForwardContext& ctx, std::vector<LagProbe>* lag_probes = nullptr);
+  // lag_probes: null, or one LagProbe per layer, handed to it in its backward;
+  // output_grad_norms: null, or one slot per layer (LayerChain::backward).
+  void backward(const BatchView& batch, const ForwardContext& ctx, std::vector<LagProbe>* lag_probes = nullptr,
+                double* output_grad_norms = nullptr);
   ForwardContext context(Mode mode, bool update_statistics, const BatchView& batch) const;
   ConstMatrixMap input_view(const BatchView& batch) const;
 
@@ -181,6 +191,7 @@ class Network final : public Model {
   Matrix example_output_, example_target_;  // one example's scored steps, for success criteria
   std::vector<std::int32_t> example_labels_;
   std::vector<LagProbe> lag_probes_;
+  std::vector<double> output_grad_norms_;  // probe(): |d(loss)/d(output of layer i)|
   std::optional<Rng> random_stream_;
 };
 

@@ -46,6 +46,14 @@ struct EpochRecord {
   double seconds = 0.0;            // wall time since the run started
 };
 
+// A probe after a training step (probes.every_steps): the same per-layer
+// rows as an epoch's, taken on the same probe batch.
+struct StepProbe {
+  std::int64_t step = 0;   // the training steps taken so far (1-based, counted over the run)
+  std::int64_t epoch = 0;  // the epoch that step belongs to
+  std::vector<LayerProbe> layers;
+};
+
 struct ComponentProvenance {
   std::string kind, name, version, plugin, path;
   nlohmann::json params;
@@ -69,6 +77,7 @@ struct RunSummary {
   std::int64_t seed = 0;
   std::vector<ComponentProvenance> plugins;
   std::vector<EpochRecord> epochs;
+  std::vector<StepProbe> step_probes;  // probes.every_steps > 0: in step order
   std::int64_t epochs_run = 0;
   std::optional<std::int64_t> diverged_epoch;  // epoch in which a NaN/Inf appeared
   std::string message;                         // why it diverged, failed or stopped

@@ -47,6 +47,7 @@ struct StoredRun {
   Task task = Task::classification;
   std::vector<EpochRecord> epochs;
   std::map<std::string, std::vector<double>> pretraining;  // RunSummary::pretraining
+  std::vector<StepProbe> step_probes;                      // RunSummary::step_probes
 };
 
 struct StudyRecords {
