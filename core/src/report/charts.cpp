@@ -276,7 +276,7 @@ Chart final_accuracy_chart(const ReportInput& in, const Study& s) {
                     {"cell", cell_text(run->grid)},
                     {"key", run->key},
                     {"seed_index", run->seed_index},
-                    {"value", number(regression ? run->epochs.back().test_loss : run->epochs.back().test_accuracy)}});
+                    {"value", number(regression ? run->final_record().test_loss : run->final_record().test_accuracy)}});
   const json x = s.by_cell()
                      ? json{{"field", "cell"}, {"type", "nominal"}, {"sort", s.cells}, {"title", "grid cell"}}
                      : json{{"field", "variant"}, {"type", "nominal"}, {"sort", s.variants}, {"title", nullptr}};

@@ -120,11 +120,10 @@ bool has_table(sqlite3* db, const std::string& table) {
 // Columns added after the first release of the schema: a study folder made
 // by an older gradlab gets them when it is opened again (resumed).
 const std::pair<const char*, const char*> added_columns[] = {
-    {"epochs", "success_rate REAL"},
-    {"epochs", "train_success_rate REAL"},
-    {"runs", "task TEXT"},  // NULL: classification (and every run recorded before regression was named)
-    {"probes", "output_grad_norm REAL"},
-    {"probes", "update_ratio REAL"},
+    {"epochs", "success_rate REAL"},     {"epochs", "train_success_rate REAL"}, {"runs", "task TEXT"},
+    {"runs", "final_epoch INTEGER"},  // NULL: the last epoch (no early stopping restored an earlier one)  // NULL:
+                                      // classification (and every run recorded before regression was named)
+    {"probes", "output_grad_norm REAL"}, {"probes", "update_ratio REAL"},
 };
 
 sqlite3* open_db(const std::filesystem::path& file, int flags, const std::string& uri_suffix = "") {
@@ -308,7 +307,7 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
                           {"other", s.timing.other}};
     Statement up(db_,
                  "UPDATE runs SET status=?, message=?, epochs_run=?, diverged_epoch=?, seconds=?, timing=?, host=?, "
-                 "started_at=?, finished_at=?, task=? WHERE id=?");
+                 "started_at=?, finished_at=?, task=?, final_epoch=? WHERE id=?");
     up.bind(1, std::string(to_string(s.status))).bind(2, s.message).bind(3, s.epochs_run);
     if (s.diverged_epoch)
       up.bind(4, *s.diverged_epoch);
@@ -323,7 +322,11 @@ void ResultStore::store_run(const PlannedRun& run, const RunSummary& s, double s
       up.bind(10, std::string(to_string(s.task)));
     else
       up.null(10);
-    up.bind(11, id).run();
+    if (s.restored_best && s.best_epoch)
+      up.bind(11, *s.best_epoch);
+    else
+      up.null(11);
+    up.bind(12, id).run();
     Statement plug(db_, "INSERT INTO plugins VALUES (?,?,?,?,?,?,?)");
     for (const auto& p : s.plugins)
       plug.bind(1, id)
@@ -465,9 +468,13 @@ StudyRecords load_records(const std::filesystem::path& dir) {
     records.name = meta["name"];
     std::map<std::int64_t, std::size_t> by_id;
     {
-      Statement q(db, has_column(db, "runs", "task")
-                          ? "SELECT id, key, variant, grid, seed_index, seed, status, task FROM runs ORDER BY id"
-                          : "SELECT id, key, variant, grid, seed_index, seed, status, NULL FROM runs ORDER BY id");
+      // Databases from before regression (task) or early stopping (final_epoch)
+      // are read as they are (read-only here: not migrated).
+      const std::string query = std::string("SELECT id, key, variant, grid, seed_index, seed, status, ") +
+                                (has_column(db, "runs", "task") ? "task" : "NULL") + ", " +
+                                (has_column(db, "runs", "final_epoch") ? "final_epoch" : "NULL") +
+                                " FROM runs ORDER BY id";
+      Statement q(db, query.c_str());
       while (q.step()) {
         StoredRun run;
         run.key = q.text(1);
@@ -478,6 +485,7 @@ StudyRecords load_records(const std::filesystem::path& dir) {
         run.seed = q.integer(5);
         run.status = q.text(6);
         if (!q.is_null(7) && q.text(7) == "regression") run.task = Task::regression;
+        if (!q.is_null(8)) run.final_epoch = q.integer(8);
         if (std::find(records.variants.begin(), records.variants.end(), run.variant) == records.variants.end())
           records.variants.push_back(run.variant);
         by_id[q.integer(0)] = records.runs.size();

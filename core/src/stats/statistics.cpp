@@ -133,7 +133,7 @@ StudyStats compute_stats(const StudyRecords& records) {
     }
   if (stats.task == Task::regression) stats.metric = "test_mse";
   for (const auto& run : records.runs)
-    if (run.status == "ok" && !run.epochs.empty() && run.epochs.back().success_rate) stats.metric = "success_rate";
+    if (run.status == "ok" && !run.epochs.empty() && run.final_record().success_rate) stats.metric = "success_rate";
   const auto& metrics = final_metrics(stats.task);
   // The compared metric's samples of each (variant, cell).
   std::map<std::pair<std::string, std::string>, std::vector<double>> accuracy;
@@ -163,7 +163,7 @@ StudyStats compute_stats(const StudyRecords& records) {
           continue;
         }
         ++c.n_ok;
-        const auto& final = run.epochs.back();
+        const auto& final = run.final_record();
         for (const auto& name : metrics) {
           const double v = final_metric(final, run.task, name);
           if (std::isfinite(v)) metric_values[name].push_back(v);

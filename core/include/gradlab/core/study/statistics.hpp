@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,17 @@ struct StoredRun {
   std::vector<EpochRecord> epochs;
   std::map<std::string, std::vector<double>> pretraining;  // RunSummary::pretraining
   std::vector<StepProbe> step_probes;                      // RunSummary::step_probes
+  // The epoch whose weights the run ended with when early stopping restored
+  // them (RunSummary::best_epoch with restored_best); none: the last epoch.
+  std::optional<std::int64_t> final_epoch;
+
+  // The record the run's final model matches: what statistics compare.
+  const EpochRecord& final_record() const {
+    if (final_epoch)
+      for (const auto& e : epochs)
+        if (e.epoch == *final_epoch) return e;
+    return epochs.back();
+  }
 };
 
 struct StudyRecords {
